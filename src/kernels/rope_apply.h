@@ -13,7 +13,8 @@ struct RopeFreqs {
                                   // beyond theta.size() (partial rotary) are left unrotated
   double attention_factor = 1.0;  // multiplies cos and sin (YaRN / LongRoPE temperature)
   std::vector<double> xpos_zeta;  // empty, or (n_pairs) xPos decay base per pair
-  double xpos_scale_base = 512.0; // xPos: q *= zeta^(t/scale_base), k *= zeta^(-t/scale_base)
+  double xpos_scale_base = 512.0; // xPos: q *= zeta^((t-c)/scale_base), k *= zeta^(-(t-c)/scale_base)
+                                  // with c = n_positions/2 of the cache (see rope_cache_build)
 };
 
 // cos/sin (and xPos scales) for positions [0, n_positions).
@@ -27,12 +28,17 @@ struct RopeCache {
 };
 
 // Throws Error if n_pairs > head_dim / 2, head_dim is odd or n_positions < 1.
+// xPos scales are centred on c = n_positions/2: q_scale(n) * k_scale(m) = zeta^((n-m)/sb) as the
+// method defines, but neither factor overflows float at long context (zeta^(-t/512) alone is
+// ~e^80 at t = 32k). q and k must therefore be rotated with the same cache; a cache whose
+// centred scales would still leave float range throws Error.
 RopeCache rope_cache_build(const RopeFreqs& freqs, int head_dim, int64_t n_positions);
 
 enum class RopeRole { kQuery, kKey };  // selects the xPos scale direction
 
 // x (B, T, n_heads, head_dim) rotated in place (out may equal in).
-// positions (B, T) or null: null means position t for row t (plus pos_offset).
+// positions (B, T) or null: null means position pos_offset + t for row t; when positions
+// is given, pos_offset is ignored. Positions outside the cache throw Error.
 void rope_forward(float* out, const float* in, const RopeCache& cache, const int32_t* positions,
                   int64_t pos_offset, int64_t B, int64_t T, int n_heads, RopeRole role);
 // din (B, T, n_heads, head_dim) = R^T dout (din may equal dout).
