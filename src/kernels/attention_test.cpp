@@ -1,0 +1,339 @@
+// Tests of the tiled attention kernels against the double reference, of the
+// reference against finite differences and closed forms, and of the kernels'
+// memory use, determinism and input checks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "kernels/attention.h"
+#include "kernels/attention_reference.h"
+#include "kernels/testing.h"
+
+namespace longctx::kernels {
+namespace {
+
+using longctx::testing::convert;
+using longctx::testing::max_abs_diff;
+using longctx::testing::max_rel_error;
+using longctx::testing::random_normal;
+
+enum class Segments { kNone, kContiguous, kScattered };
+
+struct Case {
+  int64_t B, T_q, T_kv;
+  int H, Hkv, D;
+  int64_t stride_pad = 0;  // extra floats between k/v batches (kv_batch_stride > dense)
+  Segments segments = Segments::kNone;
+  float scale = 0.0f;
+};
+
+AttentionShape shape_of(const Case& c) {
+  AttentionShape s;
+  s.B = c.B;
+  s.T_q = c.T_q;
+  s.T_kv = c.T_kv;
+  s.n_heads = c.H;
+  s.n_kv_heads = c.Hkv;
+  s.head_dim = c.D;
+  s.kv_batch_stride = c.stride_pad ? c.T_kv * c.Hkv * c.D + c.stride_pad : 0;
+  s.scale = c.scale;
+  return s;
+}
+
+// Segment ids (B, T_kv): contiguous documents of pseudo-random lengths 1..13, or
+// ids that reappear non-contiguously (i*7 mod 3), which the kernels must also honour.
+std::vector<int32_t> make_segments(const Case& c) {
+  std::vector<int32_t> seg(static_cast<size_t>(c.B * c.T_kv));
+  for (int64_t b = 0; b < c.B; ++b) {
+    int32_t id = 0;
+    int64_t left = 3 + b;
+    for (int64_t t = 0; t < c.T_kv; ++t) {
+      if (c.segments == Segments::kScattered) {
+        seg[b * c.T_kv + t] = static_cast<int32_t>((t * 7 / 5) % 3);
+        continue;
+      }
+      if (left-- == 0) {
+        ++id;
+        left = 1 + (t * 37 + b * 11) % 13;
+      }
+      seg[b * c.T_kv + t] = id;
+    }
+  }
+  return seg;
+}
+
+struct Data {
+  std::vector<float> q, k, v, dout;  // k, v (B, kv_batch_stride) with NaN padding
+  std::vector<int32_t> seg;
+};
+
+Data make_data(const Case& c, uint64_t seed) {
+  const AttentionShape s = shape_of(c);
+  const int64_t kv_stride = s.kv_batch_stride ? s.kv_batch_stride : c.T_kv * c.Hkv * c.D;
+  Data d;
+  d.q = random_normal<float>(c.B * c.T_q * c.H * c.D, seed);
+  d.k = random_normal<float>(c.B * kv_stride, seed + 1);
+  d.v = random_normal<float>(c.B * kv_stride, seed + 2);
+  d.dout = random_normal<float>(c.B * c.T_q * c.H * c.D, seed + 3);
+  // Padding between batches must never be read: NaN there would poison the result.
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t i = c.T_kv * c.Hkv * c.D; i < kv_stride; ++i) {
+      d.k[b * kv_stride + i] = std::numeric_limits<float>::quiet_NaN();
+      d.v[b * kv_stride + i] = std::numeric_limits<float>::quiet_NaN();
+    }
+  if (c.segments != Segments::kNone) d.seg = make_segments(c);
+  return d;
+}
+
+struct Grads {
+  std::vector<float> out, lse, dq, dk, dv;
+};
+
+Grads run_kernels(const Case& c, const Data& d) {
+  const AttentionShape s = shape_of(c);
+  const int32_t* seg = d.seg.empty() ? nullptr : d.seg.data();
+  Grads r;
+  r.out.resize(c.B * c.T_q * c.H * c.D);
+  r.lse.resize(c.B * c.H * c.T_q);
+  r.dq.resize(r.out.size());
+  r.dk.resize(c.B * c.T_kv * c.Hkv * c.D);
+  r.dv.resize(r.dk.size());
+  attention_forward(r.out.data(), r.lse.data(), d.q.data(), d.k.data(), d.v.data(), s, seg);
+  attention_backward(r.dq.data(), r.dk.data(), r.dv.data(), d.dout.data(), r.out.data(),
+                     r.lse.data(), d.q.data(), d.k.data(), d.v.data(), s, seg);
+  return r;
+}
+
+struct RefGrads {
+  std::vector<double> out, lse, dq, dk, dv;
+};
+
+RefGrads run_reference(const Case& c, const Data& d) {
+  const AttentionShape s = shape_of(c);
+  const int32_t* seg = d.seg.empty() ? nullptr : d.seg.data();
+  const auto q = convert<double>(d.q), k = convert<double>(d.k), v = convert<double>(d.v);
+  const auto dout = convert<double>(d.dout);
+  RefGrads r;
+  r.out.resize(q.size());
+  r.lse.resize(c.B * c.H * c.T_q);
+  r.dq.resize(q.size());
+  r.dk.resize(c.B * c.T_kv * c.Hkv * c.D);
+  r.dv.resize(r.dk.size());
+  ref::attention_forward(r.out.data(), r.lse.data(), q.data(), k.data(), v.data(), s, seg);
+  ref::attention_backward(r.dq.data(), r.dk.data(), r.dv.data(), dout.data(), q.data(), k.data(),
+                          v.data(), s, seg);
+  return r;
+}
+
+std::string describe(const Case& c) {
+  return strformat("B=%lld T_q=%lld T_kv=%lld H=%d Hkv=%d D=%d pad=%lld seg=%d scale=%g",
+                   static_cast<long long>(c.B), static_cast<long long>(c.T_q),
+                   static_cast<long long>(c.T_kv), c.H, c.Hkv, c.D,
+                   static_cast<long long>(c.stride_pad), static_cast<int>(c.segments), c.scale);
+}
+
+// Odd shapes: T = 1, T not a multiple of the 64-key tile, GQA ratios 1..8,
+// head_dim 8..64 and one (12) that is not a multiple of the SIMD width,
+// B = 2, T_q < T_kv (decode and chunked prefill), segment ids, padded k/v batches.
+const Case kCases[] = {
+    {1, 1, 1, 1, 1, 8},
+    {2, 5, 5, 2, 1, 16},
+    {2, 67, 67, 4, 1, 32, 0, Segments::kContiguous},
+    {1, 130, 130, 4, 2, 64, 40},
+    {2, 37, 130, 2, 2, 32, 16, Segments::kContiguous},
+    {1, 200, 200, 3, 1, 12},
+    {1, 1, 67, 8, 2, 64},
+    {2, 130, 130, 8, 1, 16, 0, Segments::kScattered},
+    {1, 67, 67, 2, 2, 32, 0, Segments::kNone, 0.3f},
+    {2, 64, 192, 4, 4, 8, 8, Segments::kContiguous},
+};
+
+TEST(Attention, MatchesDoubleReference) {
+  uint64_t seed = 100;
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(describe(c));
+    const Data d = make_data(c, seed += 10);
+    const Grads g = run_kernels(c, d);
+    const RefGrads r = run_reference(c, d);
+    // Float tiles (fp32 sums over D and T_kv, exp2 polynomial ~1 ulp) vs double:
+    // normalised L2 errors ~1e-7..1e-6 observed; bounds leave 10-50x headroom.
+      EXPECT_LT(max_rel_error(g.out, r.out), 2e-6);
+    EXPECT_LT(max_abs_diff(g.lse, r.lse), 5e-6);  // lse is O(log T), absolute error
+    EXPECT_LT(max_rel_error(g.dq, r.dq), 1e-5);
+    EXPECT_LT(max_rel_error(g.dk, r.dk), 1e-5);
+    EXPECT_LT(max_rel_error(g.dv, r.dv), 1e-5);
+    // Elementwise too, relative to each tensor's largest entry.
+    auto scaled_max = [](const std::vector<float>& a, const std::vector<double>& b) {
+      double m = 0.0;
+      for (double x : b) m = std::max(m, std::fabs(x));
+      return max_abs_diff(a, b) / std::max(m, 1e-30);
+    };
+    EXPECT_LT(scaled_max(g.out, r.out), 1e-5);
+    EXPECT_LT(scaled_max(g.dq, r.dq), 5e-5);
+    EXPECT_LT(scaled_max(g.dk, r.dk), 5e-5);
+    EXPECT_LT(scaled_max(g.dv, r.dv), 5e-5);
+  }
+}
+
+TEST(Attention, ForwardWithoutLseGivesSameOutput) {
+  const Case c{2, 67, 67, 4, 2, 32, 0, Segments::kContiguous};
+  const Data d = make_data(c, 7);
+  const Grads g = run_kernels(c, d);
+  std::vector<float> out(g.out.size());
+  attention_forward(out.data(), nullptr, d.q.data(), d.k.data(), d.v.data(), shape_of(c),
+                    d.seg.data());
+  EXPECT_EQ(0, std::memcmp(out.data(), g.out.data(), out.size() * sizeof(float)));
+}
+
+// The reference's backward is the derivative of its forward: central differences
+// of L = sum(dout * out) in double, h = 1e-6 (truncation ~h^2, rounding ~1e-16/h).
+TEST(Attention, ReferenceGradientMatchesFiniteDifferences) {
+  const Case c{2, 3, 5, 4, 2, 3, 0, Segments::kContiguous, 0.7f};
+  const AttentionShape s = shape_of(c);
+  const Data d = make_data(c, 3);
+  const auto q = convert<double>(d.q), k = convert<double>(d.k), v = convert<double>(d.v);
+  const auto dout = convert<double>(d.dout);
+  std::vector<double> dq(q.size()), dk(k.size()), dv(v.size());
+  ref::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(),
+                          v.data(), s, d.seg.data());
+  auto loss = [&](const std::vector<double>& qq, const std::vector<double>& kk,
+                  const std::vector<double>& vv) {
+    std::vector<double> out(qq.size());
+    ref::attention_forward(out.data(), nullptr, qq.data(), kk.data(), vv.data(), s, d.seg.data());
+    return longctx::testing::dot(out.data(), dout.data(), static_cast<int64_t>(out.size()));
+  };
+  const double h = 1e-6;
+  const auto gq = longctx::testing::finite_difference_gradient(
+      [&](const std::vector<double>& x) { return loss(x, k, v); }, q, h);
+  const auto gk = longctx::testing::finite_difference_gradient(
+      [&](const std::vector<double>& x) { return loss(q, x, v); }, k, h);
+  const auto gv = longctx::testing::finite_difference_gradient(
+      [&](const std::vector<double>& x) { return loss(q, k, x); }, v, h);
+  EXPECT_LT(max_abs_diff(dq, gq), 1e-8);
+  EXPECT_LT(max_abs_diff(dk, gk), 1e-8);
+  EXPECT_LT(max_abs_diff(dv, gv), 1e-8);
+  // Not vacuous: gradients are O(1).
+  EXPECT_GT(max_abs_diff(dq, std::vector<double>(dq.size())), 1e-2);
+}
+
+// Closed form: with q = 0 every visible key gets equal weight, so out is the mean
+// of v over the visible keys and lse = log(count). Checks the reference's masking
+// (causal offset for T_q < T_kv, segments) independently of any softmax code.
+TEST(Attention, ReferenceUniformScoresGiveMeanOfVisibleValues) {
+  const Case c{1, 4, 9, 2, 1, 2, 0, Segments::kContiguous};
+  const AttentionShape s = shape_of(c);
+  const Data d = make_data(c, 5);
+  std::vector<double> q(c.T_q * c.H * c.D, 0.0), v = convert<double>(d.v), k = convert<double>(d.k);
+  std::vector<double> out(q.size()), lse(c.H * c.T_q);
+  ref::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), s, d.seg.data());
+  for (int64_t i = 0; i < c.T_q; ++i) {
+    const int64_t pos = c.T_kv - c.T_q + i;
+    for (int h = 0; h < c.H; ++h)
+      for (int x = 0; x < c.D; ++x) {
+        double sum = 0.0;
+        int count = 0;
+        for (int64_t j = 0; j <= pos; ++j)
+          if (d.seg[j] == d.seg[pos]) sum += v[j * c.D + x], ++count;
+        EXPECT_NEAR(out[(i * c.H + h) * c.D + x], sum / count, 1e-12);
+        EXPECT_NEAR(lse[h * c.T_q + i], std::log(static_cast<double>(count)), 1e-12);
+      }
+  }
+}
+
+// Same inputs and thread count: bit-identical outputs. Forward, dk and dv are
+// independent of the thread count too; dq may differ in rounding only.
+TEST(Attention, DeterministicAcrossRunsAndThreads) {
+  const Case c{2, 300, 300, 8, 2, 32, 0, Segments::kContiguous};
+  const Data d = make_data(c, 11);
+  set_num_threads(2);
+  const Grads a = run_kernels(c, d);
+  const Grads b = run_kernels(c, d);
+  auto same = [](const std::vector<float>& x, const std::vector<float>& y) {
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+  };
+  EXPECT_TRUE(same(a.out, b.out));
+  EXPECT_TRUE(same(a.lse, b.lse));
+  EXPECT_TRUE(same(a.dq, b.dq));
+  EXPECT_TRUE(same(a.dk, b.dk));
+  EXPECT_TRUE(same(a.dv, b.dv));
+  set_num_threads(1);
+  const Grads one = run_kernels(c, d);
+  set_num_threads(0);
+  EXPECT_TRUE(same(a.out, one.out));
+  EXPECT_TRUE(same(a.dk, one.dk));
+  EXPECT_TRUE(same(a.dv, one.dv));
+  EXPECT_LT(max_rel_error(one.dq, a.dq), 1e-6);  // fp32 re-association of two partials
+}
+
+// Resets the kernel's high-water mark of resident memory (Linux clear_refs "5").
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  if (!f) return false;
+  f << "5";
+  f.close();
+  return !f.fail();
+}
+
+// O(T) memory: forward + backward at T = 16384 must not grow the peak RSS by
+// anything like the T^2 = 256M floats (1 GiB) a materialised score matrix needs.
+TEST(Attention, MemoryStaysLinearInSequenceLength) {
+  const int64_t T = 16384;
+  const Case c{1, T, T, 2, 1, 32};
+  const AttentionShape s = shape_of(c);
+  std::vector<float> q(T * 2 * 32, 0.01f), k(T * 32, 0.02f), v(T * 32, 0.5f), dout(q.size(), 1.0f);
+  std::vector<float> out(q.size(), 0.0f), lse(2 * T, 0.0f), dq(q.size(), 0.0f);
+  std::vector<float> dk(k.size(), 0.0f), dv(k.size(), 0.0f);
+  if (!reset_peak_rss()) GTEST_SKIP() << "cannot reset VmHWM via /proc/self/clear_refs";
+  const size_t before = peak_rss_bytes();
+  attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), s);
+  attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(),
+                     q.data(), k.data(), v.data(), s);
+  const size_t growth = peak_rss_bytes() - before;
+  // Expected: per thread a few 64x64 tiles plus a (T*G, 32) dq partial (4 MiB).
+  const size_t t_squared_bytes = static_cast<size_t>(T * T) * sizeof(float);
+  EXPECT_LT(growth, t_squared_bytes / 32) << "peak RSS grew by " << growth << " bytes";
+  // Constant q and k make every visible key equally likely: out = v, and key 0
+  // (seen by every row i with weight 1/(i+1), by both heads) gets dv = 2 * H_T.
+  EXPECT_NEAR(out[123], 0.5f, 1e-5);
+  double harmonic = 0.0;
+  for (int64_t i = 1; i <= T; ++i) harmonic += 1.0 / static_cast<double>(i);
+  EXPECT_NEAR(dv[0], 2.0 * harmonic, 2.0 * harmonic * 1e-4);
+}
+
+TEST(Attention, RejectsBadShapes) {
+  std::vector<float> buf(4096, 0.0f);
+  float* p = buf.data();
+  auto fwd = [&](AttentionShape s) { attention_forward(p, p, p, p, p, s); };
+  AttentionShape good;
+  good.T_q = 4;
+  good.T_kv = 4;
+  good.n_heads = 4;
+  good.n_kv_heads = 2;
+  good.head_dim = 8;
+  EXPECT_NO_THROW(fwd(good));
+  AttentionShape s = good;
+  s.n_kv_heads = 3;
+  EXPECT_THROW(fwd(s), Error);
+  s = good;
+  s.T_q = 5;
+  EXPECT_THROW(fwd(s), Error);
+  s = good;
+  s.kv_batch_stride = 10;
+  EXPECT_THROW(fwd(s), Error);
+  s = good;
+  s.head_dim = 0;
+  EXPECT_THROW(fwd(s), Error);
+  EXPECT_THROW(attention_forward(nullptr, p, p, p, p, good), Error);
+  EXPECT_THROW(attention_backward(p, p, p, p, p, nullptr, p, p, p, good), Error);
+  EXPECT_THROW(ref::attention_forward(nullptr, nullptr, nullptr, nullptr, nullptr, good), Error);
+}
+
+}  // namespace
+}  // namespace longctx::kernels
