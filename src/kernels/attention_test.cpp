@@ -163,12 +163,13 @@ TEST(Attention, MatchesDoubleReference) {
     const Grads g = run_kernels(c, d);
     const RefGrads r = run_reference(c, d);
     // Float tiles (fp32 sums over D and T_kv, exp2 polynomial ~1 ulp) vs double:
-    // normalised L2 errors ~1e-7..1e-6 observed; bounds leave 10-50x headroom.
-      EXPECT_LT(max_rel_error(g.out, r.out), 2e-6);
-    EXPECT_LT(max_abs_diff(g.lse, r.lse), 5e-6);  // lse is O(log T), absolute error
-    EXPECT_LT(max_rel_error(g.dq, r.dq), 1e-5);
-    EXPECT_LT(max_rel_error(g.dk, r.dk), 1e-5);
-    EXPECT_LT(max_rel_error(g.dv, r.dv), 1e-5);
+    // normalised L2 errors observed 6e-8..3e-7 (out), 1e-7..6e-7 (grads), lse
+    // abs error <= 1e-6; bounds leave ~5x headroom.
+    EXPECT_LT(max_rel_error(g.out, r.out), 1e-6);
+    EXPECT_LT(max_abs_diff(g.lse, r.lse), 5e-6);  // lse is O(log T): absolute error
+    EXPECT_LT(max_rel_error(g.dq, r.dq), 3e-6);
+    EXPECT_LT(max_rel_error(g.dk, r.dk), 3e-6);
+    EXPECT_LT(max_rel_error(g.dv, r.dv), 3e-6);
     // Elementwise too, relative to each tensor's largest entry.
     auto scaled_max = [](const std::vector<float>& a, const std::vector<double>& b) {
       double m = 0.0;
