@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <random>
-#include <vector>
 
 #include "core/error.h"
 #include "kernels/embedding.h"
@@ -145,11 +144,6 @@ kernels::LossSum forward_loss(const LlamaModel& model, const int32_t* tokens,
   check_inputs(model, tokens, targets, B, T);
   LONGCTX_CHECK(targets != nullptr, "forward_loss: targets is null");
   forward_only(model, tokens, B, T, ws, segment_ids);
-  std::vector<float> scratch;
-  if (per_token_losses == nullptr) {
-    scratch.resize(static_cast<size_t>(B * T));
-    per_token_losses = scratch.data();
-  }
   const ModelConfig& cfg = model.config;
   return kernels::lm_head_cross_entropy_forward(per_token_losses, ws.xf, model.params.lm_head(),
                                                 targets, B * T, cfg.dim, cfg.vocab_size);

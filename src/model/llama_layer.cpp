@@ -11,6 +11,9 @@ namespace longctx::model {
 
 namespace {
 
+// Below this many floats a copy is not worth waking the thread pool.
+constexpr int64_t kParallelMin = 1 << 16;
+
 struct Dims {
   int64_t N, C, D, H, Hkv, F, QD, KD, QKV;
   explicit Dims(const ModelConfig& cfg, int64_t B, int64_t T)
@@ -40,7 +43,7 @@ kernels::AttentionShape attention_shape(const Dims& d, const LayerStepArgs& args
 // Row n = (b, t) of qkv (N, QKV) -> q (N, QD), k/v cache rows (b, pos_offset + t).
 void split_qkv(float* q, const float* qkv, const Dims& d, const LayerStepArgs& args) {
   const int64_t T = args.T;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (d.N * d.QKV >= kParallelMin)
   for (int64_t n = 0; n < d.N; ++n) {
     const int64_t b = n / T, t = n % T;
     const float* src = qkv + n * d.QKV;
@@ -53,7 +56,7 @@ void split_qkv(float* q, const float* qkv, const Dims& d, const LayerStepArgs& a
 
 // dq (N, QD), dk, dv (N, KD) -> dqkv (N, QKV).
 void pack_qkv(float* dqkv, const float* dq, const float* dk, const float* dv, const Dims& d) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (d.N * d.QKV >= kParallelMin)
   for (int64_t n = 0; n < d.N; ++n) {
     float* dst = dqkv + n * d.QKV;
     std::memcpy(dst, dq + n * d.QD, static_cast<size_t>(d.QD) * sizeof(float));
