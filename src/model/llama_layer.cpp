@@ -98,11 +98,13 @@ void layer_forward(const ModelConfig& cfg, const LayerWeights& w, LayerActivatio
 }
 
 void layer_backward(const ModelConfig& cfg, const LayerWeights& w, const LayerWeights& g,
-                    const LayerActivations& a, const float* x_in, float* dres, BackwardScratch& s,
+                    LayerActivations& a, const float* x_in, float* dres, BackwardScratch& s,
                     float* dqkv, const LayerStepArgs& args) {
   const Dims d(cfg, args.B, args.T);
   const int H = static_cast<int>(d.H), Hkv = static_cast<int>(d.Hkv);
   // Feed-forward block: x_out = x_mid + swiglu(xn2 @ w_gate_up^T) @ w_down^T.
+  kernels::swiglu_forward(a.h, a.gu, d.N, d.F);
+  kernels::rmsnorm_forward(a.xn2, a.rstd2, a.x_mid, w.ffn_norm, d.N, d.C, cfg.norm_eps);
   kernels::matmul_backward(s.dh, g.w_down, dres, a.h, w.w_down, d.N, d.F, d.C);
   kernels::swiglu_backward(s.dgu, s.dh, a.gu, d.N, d.F);
   kernels::matmul_backward(s.dxn, g.w_gate_up, s.dgu, a.xn2, w.w_gate_up, d.N, d.C, 2 * d.F);
@@ -117,6 +119,7 @@ void layer_backward(const ModelConfig& cfg, const LayerWeights& w, const LayerWe
   kernels::rope_backward(s.dk, s.dk, *args.rope, nullptr, args.pos_offset, args.B, args.T, Hkv,
                          kernels::RopeRole::kKey);
   pack_qkv(dqkv, s.dq, s.dk, s.dv, d);
+  kernels::rmsnorm_forward(a.xn1, a.rstd1, x_in, w.attn_norm, d.N, d.C, cfg.norm_eps);
   kernels::matmul_backward(s.dxn, g.wqkv, dqkv, a.xn1, w.wqkv, d.N, d.C, d.QKV);
   kernels::rmsnorm_backward(dres, g.attn_norm, s.dxn, x_in, w.attn_norm, a.rstd1, d.N, d.C,
                             /*accumulate=*/true);

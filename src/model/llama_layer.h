@@ -34,8 +34,10 @@ void layer_forward(const ModelConfig& cfg, const LayerWeights& w, LayerActivatio
 
 // dres (N, C): on entry d loss / d x_out, on exit d loss / d x_in.
 // Parameter gradients are accumulated into g. dqkv (N, H*D + 2*Hkv*D) scratch.
+// Recomputes a.h, a.xn2 and a.xn1 (in that order) from the saved gu, x_mid and
+// x_in first; the recomputation is bit-identical to the forward.
 void layer_backward(const ModelConfig& cfg, const LayerWeights& w, const LayerWeights& g,
-                    const LayerActivations& a, const float* x_in, float* dres, BackwardScratch& s,
+                    LayerActivations& a, const float* x_in, float* dres, BackwardScratch& s,
                     float* dqkv, const LayerStepArgs& args);
 
 }  // namespace longctx::model

@@ -223,19 +223,28 @@ TEST(LlamaTraining, SegmentIdsIsolatePackedDocuments) {
 }
 
 TEST(LlamaTraining, RecomputeStoresOnlyTheResidualStreamPerLayer) {
-  const ModelConfig cfg = preset_config("tiny");
-  const int64_t B = 1, T = 256, N = B * T;
-  TrainWorkspace store, recompute;
-  store.prepare(cfg, B, T, WorkspaceLayout::kStoreAll);
-  recompute.prepare(cfg, B, T, WorkspaceLayout::kRecompute);
-  const double per_layer = static_cast<double>(store.bytes() - recompute.bytes()) / (cfg.n_layers - 1);
-  const double residual_streams = static_cast<double>((cfg.n_layers + 1) * N * cfg.dim * 4);
-  // Recompute = residual streams + one layer's activations + one layer's backward scratch
-  // + final-norm buffers: at most residual_streams + 3 layers' worth.
-  EXPECT_LT(static_cast<double>(recompute.bytes()), residual_streams + 3.0 * per_layer);
-  EXPECT_GT(static_cast<double>(recompute.bytes()), residual_streams);
-  std::printf("  tiny T=%lld: store-all %.1f MB, recompute %.1f MB, per layer %.1f MB\n",
-              static_cast<long long>(T), store.bytes() / 1e6, recompute.bytes() / 1e6, per_layer / 1e6);
+  // Doubling the depth must add exactly one residual stream (N, C) per extra layer
+  // with recomputation, and a whole layer's activations without it.
+  ModelConfig shallow = preset_config("tiny"), deep = preset_config("tiny");
+  deep.n_layers = 2 * shallow.n_layers;
+  const int64_t B = 1, T = 256, N = B * T, extra = deep.n_layers - shallow.n_layers;
+  auto bytes = [&](const ModelConfig& cfg, WorkspaceLayout layout) {
+    TrainWorkspace ws;
+    ws.prepare(cfg, B, T, layout);
+    return static_cast<int64_t>(ws.bytes());
+  };
+  const int64_t rc_shallow = bytes(shallow, WorkspaceLayout::kRecompute);
+  const int64_t rc_deep = bytes(deep, WorkspaceLayout::kRecompute);
+  const int64_t all_shallow = bytes(shallow, WorkspaceLayout::kStoreAll);
+  const int64_t all_deep = bytes(deep, WorkspaceLayout::kStoreAll);
+  const int64_t stream = N * shallow.dim * static_cast<int64_t>(sizeof(float));
+  EXPECT_EQ(rc_deep - rc_shallow, extra * stream);
+  const int64_t per_layer = (all_deep - all_shallow) / extra;
+  EXPECT_GT(per_layer, 4 * stream);  // q, k, v, att, x_mid, gu: several streams' worth
+  // One layer's activations + backward scratch on top of the streams, nothing per layer.
+  EXPECT_LT(rc_shallow - (shallow.n_layers + 1) * stream, 3 * per_layer);
+  std::printf("  tiny T=%lld: store-all %.1f MB, recompute %.1f MB, per layer %.1f MB stored\n",
+              static_cast<long long>(T), all_shallow / 1e6, rc_shallow / 1e6, per_layer / 1e6);
 }
 
 TEST(LlamaTraining, BadInputsThrowErrors) {

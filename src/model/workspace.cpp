@@ -29,10 +29,15 @@ void carve(Carver& c, const ModelConfig& cfg, int64_t B, int64_t T, WorkspaceLay
                 Hkv = cfg.n_kv_heads, F = cfg.ffn_dim;
   const int64_t n_acts = layout == WorkspaceLayout::kStoreAll ? cfg.n_layers : 1;
   const int64_t n_res = layout == WorkspaceLayout::kForward ? 2 : cfg.n_layers + 1;
+  // The norm outputs and the SwiGLU output are cheap to recompute, so every layer
+  // shares one buffer for them (layer_backward recomputes them): per token and
+  // layer only 2 + 2*H*D + 2*Hkv*D + C + 2F floats (+ H lse) are kept.
+  float* xn = c.take(N * C);
+  float* h = c.take(N * F);
   ws.layers.assign(static_cast<size_t>(n_acts), LayerActivations{});
   for (LayerActivations& a : ws.layers) {
     a.rstd1 = c.take(N);
-    a.xn1 = c.take(N * C);
+    a.xn1 = xn;
     a.q = c.take(N * H * D);
     a.k = c.take(N * Hkv * D);
     a.v = c.take(N * Hkv * D);
@@ -40,9 +45,9 @@ void carve(Carver& c, const ModelConfig& cfg, int64_t B, int64_t T, WorkspaceLay
     a.lse = c.take(B * H * T);
     a.x_mid = c.take(N * C);
     a.rstd2 = c.take(N);
-    a.xn2 = c.take(N * C);
+    a.xn2 = xn;
     a.gu = c.take(N * 2 * F);
-    a.h = c.take(N * F);
+    a.h = h;
   }
   ws.residual.assign(static_cast<size_t>(n_res), nullptr);
   for (float*& r : ws.residual) r = c.take(N * C);

@@ -20,7 +20,9 @@ namespace longctx::model {
 
 enum class WorkspaceLayout { kStoreAll, kRecompute, kForward };
 
-// What one layer's forward saves for its backward.
+// What one layer's forward saves for its backward. xn1, xn2 and h may point to
+// buffers shared by all layers (and xn1 == xn2 is allowed): layer_forward uses
+// each before writing the next, and layer_backward recomputes them.
 struct LayerActivations {
   float* rstd1;  // (N) attention-norm reciprocal RMS
   float* xn1;    // (N, C) attention-norm output
