@@ -10,7 +10,8 @@
 // fixed order. dq is accumulated into a per-thread partial (T_q*G, Dp) and the
 // partials are summed in thread order after a barrier. Same inputs and thread
 // count give bit-identical dq, dk, dv; dk and dv do not even depend on the
-// thread count. Memory: a few tiles plus one (T_q*G, Dp) partial per thread.
+// thread count. Memory: the group's packed q, dout (2 T_q G Dp floats), a few
+// tiles and one (T_q*G, Dp) dq partial per thread.
 #include <omp.h>
 
 #include <algorithm>
@@ -34,17 +35,24 @@ constexpr float kLn2 = 0.6931471805599453f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct BackwardScratch {
-  Buffer<float> kt, vt;     // (D, Bc) key and value tile, transposed
-  Buffer<float> k;          // (Bc, Dp) key tile
-  Buffer<float> dk, dv;     // (Bc, Dp) gradient accumulators of the key tile
-  Buffer<float> q, dout;    // (rows, Dp) query rows scaled by scale*log2(e); dout rows
-  Buffer<float> p, ds;      // (rows, Bc) probabilities; dP, then dS
-  Buffer<float> lse2, dot;  // (rows) lse in log2 units; D_i = rowsum(dout * out)
-  Buffer<float> dq;         // (T_q*G, Dp) this thread's dq partial for the current group
+  Buffer<float> kt, vt;  // (D, Bc) key and value tile, transposed
+  Buffer<float> k;       // (Bc, Dp) key tile
+  Buffer<float> dk, dv;  // (Bc, Dp) gradient accumulators of the key tile
+  Buffer<float> p, ds;   // (rows, Bc) probabilities; dP, then dS
+  Buffer<float> dq;      // (T_q*G, Dp) this thread's dq partial for the current group
   BackwardScratch(int64_t rows, int64_t D, int64_t Dp, int64_t dq_rows)
       : kt(D * kKeyTile), vt(D * kKeyTile), k(kKeyTile * Dp), dk(kKeyTile * Dp),
-        dv(kKeyTile * Dp), q(rows * Dp), dout(rows * Dp), p(rows * kKeyTile),
-        ds(rows * kKeyTile), lse2(rows), dot(rows), dq(dq_rows * Dp) {}
+        dv(kKeyTile * Dp), p(rows * kKeyTile), ds(rows * kKeyTile), dq(dq_rows * Dp) {}
+};
+
+// The query side of the current (batch, kv head), packed once and shared by all
+// key tiles; row r = position * G + head in group, so a block of positions is a
+// contiguous run of rows.
+struct PackedQueries {
+  Buffer<float> q;          // (T_q*G, Dp) query rows scaled by scale*log2(e)
+  Buffer<float> dout;       // (T_q*G, Dp)
+  Buffer<float> lse2, dot;  // (T_q*G) lse in log2 units; D_i = rowsum(dout * out)
+  PackedQueries(int64_t rows, int64_t Dp) : q(rows * Dp), dout(rows * Dp), lse2(rows), dot(rows) {}
 };
 
 struct BackwardArgs {
@@ -58,6 +66,7 @@ struct BackwardArgs {
   const float* v;
   const int32_t* seg;  // (B, T_kv) or null
   AttentionGeometry g;
+  PackedQueries* pq;  // of the group being processed
   int64_t Dp;
   int64_t block_pos;  // query positions per block
   float q_scale;      // scale * log2(e)
@@ -71,27 +80,26 @@ void segment_range(const int32_t* seg, int64_t first, int64_t last, int32_t& lo,
   }
 }
 
-// Packs the block's query rows (scaled), dout rows, lse (log2 units) and D_i.
-void pack_query_block(const BackwardArgs& a, BackwardScratch& w, int64_t b, int64_t h_kv,
-                      int64_t p0, int64_t np) {
+// Packs the query rows (scaled), dout rows, lse (log2 units) and D_i of one
+// position of group (b, h_kv).
+void pack_query_position(const BackwardArgs& a, int64_t b, int64_t h_kv, int64_t pos) {
   const AttentionGeometry& g = a.g;
   const int64_t D = g.D, Dp = a.Dp, G = g.G;
-  for (int64_t pi = 0; pi < np; ++pi) {
-    const int64_t off = (b * g.T_q + p0 + pi) * g.q_row + h_kv * G * D;
-    for (int64_t gi = 0; gi < G; ++gi) {
-      const int64_t r = pi * G + gi;
-      const float* qr = a.q + off + gi * D;
-      const float* dor = a.dout + off + gi * D;
-      const float* outr = a.out + off + gi * D;
-      float dot = 0.0f;
-      for (int64_t x = 0; x < D; ++x) {
-        w.q[r * Dp + x] = qr[x] * a.q_scale;
-        w.dout[r * Dp + x] = dor[x];
-        dot += dor[x] * outr[x];
-      }
-      w.dot[r] = dot;
-      w.lse2[r] = a.lse[(b * g.H + h_kv * G + gi) * g.T_q + p0 + pi] * kLog2e;
+  PackedQueries& w = *a.pq;
+  const int64_t off = (b * g.T_q + pos) * g.q_row + h_kv * G * D;
+  for (int64_t gi = 0; gi < G; ++gi) {
+    const int64_t r = pos * G + gi;
+    const float* qr = a.q + off + gi * D;
+    const float* dor = a.dout + off + gi * D;
+    const float* outr = a.out + off + gi * D;
+    float dot = 0.0f;
+    for (int64_t x = 0; x < D; ++x) {
+      w.q[r * Dp + x] = qr[x] * a.q_scale;
+      w.dout[r * Dp + x] = dor[x];
+      dot += dor[x] * outr[x];
     }
+    w.dot[r] = dot;
+    w.lse2[r] = a.lse[(b * g.H + h_kv * G + gi) * g.T_q + pos] * kLog2e;
   }
 }
 
@@ -134,9 +142,11 @@ void backward_key_tile(const BackwardArgs& a, BackwardScratch& w, int64_t b, int
       if (hi < k_seg_lo || lo > k_seg_hi) continue;  // no shared segment: skip the block
       seg_uniform = lo == hi && k_seg_lo == k_seg_hi && lo == k_seg_lo;
     }
-    pack_query_block(a, w, b, h_kv, p0, np);
+    const int64_t r0 = p0 * G;  // first packed query row of the block
+    const float* qs = a.pq->q.data() + r0 * Dp;
+    const float* dout = a.pq->dout.data() + r0 * Dp;
     // S (rows, cols) = Qs (rows, D) * K^T (D, cols), then P = exp2(S - lse2) in place.
-    tile_product(w.p.data(), kKeyTile, rows, cols, w.q.data(), Dp, 1, w.kt.data(), kKeyTile, D,
+    tile_product(w.p.data(), kKeyTile, rows, cols, qs, Dp, 1, w.kt.data(), kKeyTile, D,
                  /*accumulate=*/false);
     const bool need_mask = cols > nk || k0 + nk - 1 > a_first || !seg_uniform;
     for (int64_t r = 0; r < rows; ++r) {
@@ -147,30 +157,30 @@ void backward_key_tile(const BackwardArgs& a, BackwardScratch& w, int64_t b, int
         for (int64_t j = 0; j < cols; ++j)
           if (j >= visible || (seg && seg[k0 + j] != seg[pos])) prow[j] = kNegInf;
       }
-      const Vf vl = hn::Set(d, w.lse2[r]);
+      const Vf vl = hn::Set(d, a.pq->lse2[r0 + r]);
       for (int64_t j = 0; j < cols; j += N)
         hn::StoreU(exp2_nonpositive(d, hn::Sub(hn::LoadU(d, prow + j), vl)), d, prow + j);
     }
     // dV (cols, Dp) += P^T (cols, rows) * dO (rows, Dp)
-    tile_product(w.dv.data(), Dp, cols, Dp, w.p.data(), 1, kKeyTile, w.dout.data(), Dp, rows,
+    tile_product(w.dv.data(), Dp, cols, Dp, w.p.data(), 1, kKeyTile, dout, Dp, rows,
                  /*accumulate=*/true);
     // dP (rows, cols) = dO (rows, D) * V^T (D, cols)
-    tile_product(w.ds.data(), kKeyTile, rows, cols, w.dout.data(), Dp, 1, w.vt.data(), kKeyTile,
+    tile_product(w.ds.data(), kKeyTile, rows, cols, dout, Dp, 1, w.vt.data(), kKeyTile,
                  D, /*accumulate=*/false);
     for (int64_t r = 0; r < rows; ++r) {
       float* prow = w.p.data() + r * kKeyTile;
       float* dsrow = w.ds.data() + r * kKeyTile;
-      const Vf vdot = hn::Set(d, w.dot[r]);
+      const Vf vdot = hn::Set(d, a.pq->dot[r0 + r]);
       for (int64_t j = 0; j < cols; j += N) {
         const Vf ds = hn::Mul(hn::LoadU(d, prow + j), hn::Sub(hn::LoadU(d, dsrow + j), vdot));
         hn::StoreU(ds, d, dsrow + j);
       }
     }
     // dK (cols, Dp) += dS^T (cols, rows) * Qs (rows, Dp)   (times ln2 on the way out)
-    tile_product(w.dk.data(), Dp, cols, Dp, w.ds.data(), 1, kKeyTile, w.q.data(), Dp, rows,
+    tile_product(w.dk.data(), Dp, cols, Dp, w.ds.data(), 1, kKeyTile, qs, Dp, rows,
                  /*accumulate=*/true);
     // dQ partial rows p0*G .. (rows, Dp) += dS (rows, cols) * K (cols, Dp)   (times scale later)
-    tile_product(w.dq.data() + p0 * G * Dp, Dp, rows, Dp, w.ds.data(), kKeyTile, 1, w.k.data(),
+    tile_product(w.dq.data() + r0 * Dp, Dp, rows, Dp, w.ds.data(), kKeyTile, 1, w.k.data(),
                  Dp, cols, /*accumulate=*/true);
   }
 
@@ -222,6 +232,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const int64_t dq_rows = g.T_q * g.G;
   const float dq_scale = static_cast<float>(g.scale);
   const int n_threads = omp_get_max_threads();
+  PackedQueries pq(dq_rows, a.Dp);
+  a.pq = &pq;
   std::vector<BackwardScratch> scratch;  // allocated here so OOM throws outside OpenMP
   scratch.reserve(static_cast<size_t>(n_threads));
   for (int t = 0; t < n_threads; ++t) scratch.emplace_back(a.block_pos * g.G, g.D, a.Dp, dq_rows);
@@ -233,6 +245,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     BackwardScratch& w = scratch[static_cast<size_t>(t)];
     for (int64_t group = 0; group < g.B * g.H_kv; ++group) {
       const int64_t b = group / g.H_kv, h_kv = group % g.H_kv;
+#pragma omp for schedule(static)
+      for (int64_t pos = 0; pos < g.T_q; ++pos) pack_query_position(a, b, h_kv, pos);
       w.dq.zero();
       for (int64_t kt = 0; kt < n_tiles; ++kt)
         if (tile_owner(kt, nt) == t) backward_key_tile(a, w, b, h_kv, kt * kKeyTile);

@@ -1,10 +1,12 @@
 // Tiled causal GQA attention forward with an online softmax (FlashAttention-2
-// style). A work item is (batch, kv head, query block): the block's rows are
+// style). A work item is a query block of one (batch, kv head): the block's rows are
 // query positions x the G query heads that share the kv head, so each packed
 // key/value tile serves all of them. Keys are visited tile by tile with a
 // running max m and sum l per row; scores live in log2 units (q is pre-scaled
-// by scale*log2(e)) so the exponentials are exp2. Per thread scratch is a few
-// tiles (O(tile * head_dim)); nothing of size T_q x T_kv is ever formed.
+// by scale*log2(e)) so the exponentials are exp2. The (batch, kv head) groups
+// are processed in turn: the group's K^T and V tiles are packed once (2 T_kv Dp
+// floats), then its query blocks run in parallel, each thread with a few tiles
+// of scratch. Nothing of size T_q x T_kv is ever formed.
 #include <omp.h>
 
 #include <algorithm>
@@ -29,14 +31,21 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct ForwardScratch {
   Buffer<float> q;     // (rows, Dp) query rows scaled by scale*log2(e)
-  Buffer<float> kt;    // (D, Bc) key tile transposed
-  Buffer<float> v;     // (Bc, Dp) value tile
   Buffer<float> s;     // (rows, Bc) scores, then probabilities
   Buffer<float> o;     // (rows, Dp) unnormalised output accumulator
   Buffer<float> m, l;  // (rows) running max (log2 units) and running sum
-  ForwardScratch(int64_t rows, int64_t D, int64_t Dp)
-      : q(rows * Dp), kt(D * kKeyTile), v(kKeyTile * Dp), s(rows * kKeyTile), o(rows * Dp),
-        m(rows), l(rows) {}
+  ForwardScratch(int64_t rows, int64_t Dp)
+      : q(rows * Dp), s(rows * kKeyTile), o(rows * Dp), m(rows), l(rows) {}
+};
+
+// The keys and values of the current (batch, kv head), packed once and shared by
+// all query blocks: tile t holds K^T (D, Bc) and V (Bc, Dp), zero past T_kv.
+// 2 * T_kv * Dp floats: the O(T * head_dim) part of the forward's memory.
+struct PackedKeyValues {
+  Buffer<float> kt;  // (n_tiles, D, Bc)
+  Buffer<float> v;   // (n_tiles, Bc, Dp)
+  PackedKeyValues(int64_t n_tiles, int64_t D, int64_t Dp)
+      : kt(n_tiles * D * kKeyTile), v(n_tiles * kKeyTile * Dp) {}
 };
 
 struct ForwardArgs {
@@ -47,6 +56,7 @@ struct ForwardArgs {
   const float* v;
   const int32_t* seg;  // (B, T_kv) or null
   AttentionGeometry g;
+  PackedKeyValues* kv;  // of the group being processed
   int64_t Dp;          // head_dim rounded up to the lane count
   int64_t block_pos;   // query positions per block
   float q_scale;       // scale * log2(e)
@@ -90,6 +100,25 @@ void softmax_update_row(float* s, int64_t cols, float* o, int64_t Dp, float& m, 
   m = m_new;
 }
 
+void pack_key_tile(const ForwardArgs& a, int64_t b, int64_t h_kv, int64_t tile) {
+  const AttentionGeometry& g = a.g;
+  const int64_t D = g.D, Dp = a.Dp, k0 = tile * kKeyTile;
+  const int64_t nk = std::min(kKeyTile, g.T_kv - k0);
+  float* kt = a.kv->kt.data() + tile * D * kKeyTile;
+  float* v = a.kv->v.data() + tile * kKeyTile * Dp;
+  const float* k_base = a.k + b * g.kv_batch + h_kv * D;
+  const float* v_base = a.v + b * g.kv_batch + h_kv * D;
+  for (int64_t j = 0; j < kKeyTile; ++j) {
+    const bool valid = j < nk;
+    const float* kr = k_base + (k0 + j) * g.kv_row;
+    const float* vr = v_base + (k0 + j) * g.kv_row;
+    for (int64_t x = 0; x < D; ++x) {
+      kt[x * kKeyTile + j] = valid ? kr[x] : 0.0f;
+      v[j * Dp + x] = valid ? vr[x] : 0.0f;
+    }
+  }
+}
+
 void forward_block(const ForwardArgs& a, ForwardScratch& w, int64_t b, int64_t h_kv, int64_t qb) {
   const AttentionGeometry& g = a.g;
   const int64_t D = g.D, Dp = a.Dp, G = g.G, N = lanes();
@@ -115,8 +144,6 @@ void forward_block(const ForwardArgs& a, ForwardScratch& w, int64_t b, int64_t h
     w.l[r] = 0.0f;
   }
 
-  const float* k_base = a.k + b * g.kv_batch + h_kv * D;
-  const float* v_base = a.v + b * g.kv_batch + h_kv * D;
   for (int64_t k0 = 0; k0 <= a_last; k0 += kKeyTile) {
     // Keys past the block's last query are invisible to all its rows.
     const int64_t nk = std::min(kKeyTile, a_last - k0 + 1);
@@ -128,17 +155,10 @@ void forward_block(const ForwardArgs& a, ForwardScratch& w, int64_t b, int64_t h
       if (hi < q_seg_lo || lo > q_seg_hi) continue;  // no shared segment: skip the tile
       seg_uniform = lo == hi && q_seg_lo == q_seg_hi && lo == q_seg_lo;
     }
-    for (int64_t j = 0; j < cols; ++j) {
-      const bool valid = j < nk;
-      const float* kr = k_base + (k0 + j) * g.kv_row;
-      const float* vr = v_base + (k0 + j) * g.kv_row;
-      for (int64_t x = 0; x < D; ++x) {
-        w.kt[x * kKeyTile + j] = valid ? kr[x] : 0.0f;
-        w.v[j * Dp + x] = valid ? vr[x] : 0.0f;
-      }
-    }
+    const float* kt = a.kv->kt.data() + k0 * D;  // tile k0 / Bc
+    const float* v = a.kv->v.data() + k0 * Dp;
     // S (rows, cols) = Qs (rows, D) * K^T (D, cols)
-    tile_product(w.s.data(), kKeyTile, rows, cols, w.q.data(), Dp, 1, w.kt.data(), kKeyTile, D,
+    tile_product(w.s.data(), kKeyTile, rows, cols, w.q.data(), Dp, 1, kt, kKeyTile, D,
                  /*accumulate=*/false);
     const bool need_mask = cols > nk || k0 + nk - 1 > a_first || !seg_uniform;
     for (int64_t r = 0; r < rows; ++r) {
@@ -152,7 +172,7 @@ void forward_block(const ForwardArgs& a, ForwardScratch& w, int64_t b, int64_t h
       softmax_update_row(srow, cols, w.o.data() + r * Dp, Dp, w.m[r], w.l[r]);
     }
     // O (rows, Dp) += P (rows, cols) * V (cols, Dp)
-    tile_product(w.o.data(), Dp, rows, Dp, w.s.data(), kKeyTile, 1, w.v.data(), Dp, cols,
+    tile_product(w.o.data(), Dp, rows, Dp, w.s.data(), kKeyTile, 1, v, Dp, cols,
                  /*accumulate=*/true);
   }
 
@@ -185,25 +205,27 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   a.q_scale = static_cast<float>(a.g.scale) * kLog2e;
   if (a.g.T_q == 0) return;
   const int64_t n_blocks = (a.g.T_q + a.block_pos - 1) / a.block_pos;
-  const int64_t n_groups = a.g.B * a.g.H_kv;
-  const int64_t n_items = n_blocks * n_groups;
+  const int64_t n_tiles = (a.g.T_kv + kKeyTile - 1) / kKeyTile;
   const int64_t rows_max = a.block_pos * a.g.G;
+  PackedKeyValues kv(n_tiles, a.g.D, a.Dp);
+  a.kv = &kv;
   // Scratch is allocated before the parallel region so that running out of
   // memory throws here rather than inside OpenMP.
   const int n_threads = omp_get_max_threads();
   std::vector<ForwardScratch> scratch;
   scratch.reserve(static_cast<size_t>(n_threads));
-  for (int t = 0; t < n_threads; ++t) scratch.emplace_back(rows_max, a.g.D, a.Dp);
+  for (int t = 0; t < n_threads; ++t) scratch.emplace_back(rows_max, a.Dp);
 #pragma omp parallel num_threads(n_threads)
   {
     ForwardScratch& w = scratch[static_cast<size_t>(omp_get_thread_num())];
-    // Items with the most keys (last query blocks) first; blocks write disjoint
-    // outputs, so the dynamic schedule cannot change the result.
+    for (int64_t group = 0; group < a.g.B * a.g.H_kv; ++group) {
+      const int64_t b = group / a.g.H_kv, h_kv = group % a.g.H_kv;
+#pragma omp for schedule(static)
+      for (int64_t tile = 0; tile < n_tiles; ++tile) pack_key_tile(a, b, h_kv, tile);
+      // Blocks with the most keys (the last) first; blocks write disjoint outputs,
+      // so the dynamic schedule cannot change the result.
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < n_items; ++item) {
-      const int64_t qb = n_blocks - 1 - item / n_groups;
-      const int64_t group = item % n_groups;
-      forward_block(a, w, group / a.g.H_kv, group % a.g.H_kv, qb);
+      for (int64_t i = 0; i < n_blocks; ++i) forward_block(a, w, b, h_kv, n_blocks - 1 - i);
     }
   }
 }

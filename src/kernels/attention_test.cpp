@@ -297,7 +297,8 @@ TEST(Attention, MemoryStaysLinearInSequenceLength) {
   attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(),
                      q.data(), k.data(), v.data(), s);
   const size_t growth = peak_rss_bytes() - before;
-  // Expected: per thread a few 64x64 tiles plus a (T*G, 32) dq partial (4 MiB).
+  // Expected ~16 MiB: packed k/v (forward, 2*T*D floats), packed q/dout (backward,
+  // 2*T*G*D) and a (T*G, D) dq partial per thread (4 MiB each), plus 64x64 tiles.
   const size_t t_squared_bytes = static_cast<size_t>(T * T) * sizeof(float);
   EXPECT_LT(growth, t_squared_bytes / 32) << "peak RSS grew by " << growth << " bytes";
   // Constant q and k make every visible key equally likely: out = v, and key 0
