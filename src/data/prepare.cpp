@@ -1,0 +1,274 @@
+#include "data/prepare.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/threads.h"
+#include "core/timer.h"
+#include "data/indexed_dataset.h"
+#include "io/tokenizer.h"
+
+namespace longctx::data {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr size_t kTopDocuments = 10;
+
+// SplitMix64: a seeded, platform-independent hash for the per-document split decision.
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+void add_length(SplitStats& s, int64_t length) {
+  if (s.over.empty()) s.over.assign(std::size(kLengthThresholds), 0);
+  ++s.documents;
+  s.tokens += length;
+  s.longest = std::max(s.longest, length);
+  for (size_t i = 0; i < std::size(kLengthThresholds); ++i)
+    if (length > kLengthThresholds[i]) ++s.over[i];
+}
+
+nlohmann::json to_json(const SplitStats& s) {
+  nlohmann::json over = nlohmann::json::object();
+  for (size_t i = 0; i < std::size(kLengthThresholds); ++i)
+    over[std::to_string(kLengthThresholds[i])] = s.over.empty() ? 0 : s.over[i];
+  return {{"documents", s.documents},
+          {"tokens", s.tokens},
+          {"longest_document_tokens", s.longest},
+          {"mean_document_tokens", s.documents ? static_cast<double>(s.tokens) / s.documents : 0.0},
+          {"documents_over_tokens", over}};
+}
+
+void keep_top(std::vector<std::pair<int64_t, std::string>>& top, int64_t length,
+              const std::string& source) {
+  if (top.size() == kTopDocuments && length <= top.back().first) return;
+  top.emplace_back(length, source);
+  std::stable_sort(top.begin(), top.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  if (top.size() > kTopDocuments) top.pop_back();
+}
+
+// Tokenises a batch in parallel; out[i] = ids of docs[i]. Rethrows the first error.
+void tokenize_batch(const std::vector<Document>& docs, const io::Tokenizer& tokenizer,
+                    int threads, std::vector<std::vector<int32_t>>& out) {
+  out.assign(docs.size(), {});
+  std::exception_ptr error;
+  const int64_t n = static_cast<int64_t>(docs.size());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      out[i] = tokenizer.encode(docs[i].text);
+    } catch (...) {
+#pragma omp critical(longctx_prepare_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    LONGCTX_CHECK(out.good(), "cannot write '%s'", tmp.c_str());
+    out << text;
+    out.flush();
+    LONGCTX_CHECK(out.good(), "writing '%s' failed", tmp.c_str());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  LONGCTX_CHECK(!ec, "renaming '%s' to '%s': %s", tmp.c_str(), path.c_str(), ec.message().c_str());
+}
+
+PrepareResult prepare_dataset(const DocumentSource& source, const io::Tokenizer& tokenizer,
+                              const PrepareOptions& options, const InputReport* input_report) {
+  LONGCTX_CHECK(!options.output_dir.empty(), "data prepare: --output is required");
+  LONGCTX_CHECK(options.split.valid_fraction >= 0 && options.split.valid_fraction < 1,
+                "data prepare: --valid-fraction %g outside [0, 1)", options.split.valid_fraction);
+  LONGCTX_CHECK(options.split.valid_longest >= 0, "data prepare: --valid-longest must be >= 0");
+  std::error_code ec;
+  fs::create_directories(options.output_dir, ec);
+  LONGCTX_CHECK(!ec, "data prepare: cannot create output folder '%s': %s",
+                options.output_dir.c_str(), ec.message().c_str());
+
+  Timer total;
+  PrepareResult result;
+  const int threads = options.threads > 0 ? options.threads : num_threads();
+  const TokenDType dtype = token_dtype_for_vocab(tokenizer.vocab_size());
+  const std::string all_prefix = (fs::path(options.output_dir) / ".all-documents").string();
+
+  // Phase 1: stream, tokenise, append everything to the temporary shard.
+  struct RemoveOnExit {
+    std::string prefix;
+    ~RemoveOnExit() {
+      std::remove((prefix + ".bin").c_str());
+      std::remove((prefix + ".idx").c_str());
+    }
+  } remove_all{all_prefix};
+  std::vector<int64_t> lengths;
+  {
+    IndexedDatasetWriter all(all_prefix, dtype);
+    std::vector<Document> batch;
+    std::vector<std::vector<int32_t>> ids;
+    int64_t batch_bytes = 0;
+    bool more = true;
+    auto flush = [&] {
+      tokenize_batch(batch, tokenizer, threads, ids);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        all.add_document(ids[i]);
+        const int64_t len = static_cast<int64_t>(ids[i].size());
+        lengths.push_back(len);
+        add_length(result.all, len);
+        if (!batch[i].group.empty()) add_length(result.groups[batch[i].group], len);
+        keep_top(result.longest_documents, len, batch[i].source);
+      }
+      batch.clear();
+      batch_bytes = 0;
+    };
+    while (more) {
+      if (options.max_documents > 0 &&
+          static_cast<int64_t>(lengths.size() + batch.size()) >= options.max_documents)
+        break;
+      if (options.max_bytes > 0 && result.bytes >= options.max_bytes) break;
+      Document doc;
+      more = source(doc);
+      if (more) {
+        result.bytes += static_cast<int64_t>(doc.text.size());
+        batch_bytes += static_cast<int64_t>(doc.text.size());
+        batch.push_back(std::move(doc));
+      }
+      if (!batch.empty() && (!more || batch_bytes >= options.batch_bytes)) flush();
+    }
+    if (!batch.empty()) flush();
+    all.finish();
+  }
+  result.tokenize_seconds = total.seconds();
+  if (input_report) result.input.merge(*input_report);
+  LONGCTX_CHECK(!lengths.empty(), "data prepare: no usable documents in the inputs (%s)",
+                to_json(result.input).dump().c_str());
+
+  // Phase 2: choose the split, copy documents into train/valid shards.
+  const int64_t n = static_cast<int64_t>(lengths.size());
+  std::vector<uint8_t> to_valid(static_cast<size_t>(n), 0);
+  const uint64_t threshold =
+      static_cast<uint64_t>(options.split.valid_fraction * 18446744073709551615.0);
+  for (int64_t d = 0; d < n; ++d)
+    if (options.split.valid_fraction > 0 &&
+        mix64(options.split.seed ^ mix64(static_cast<uint64_t>(d))) < threshold)
+      to_valid[d] = 1;
+  if (options.split.valid_longest > 0) {
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    for (int64_t d = 0; d < n; ++d) order[d] = d;
+    const int64_t k = std::min(options.split.valid_longest, n - 1);  // keep >= 1 for training
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int64_t a, int64_t b) {
+      return lengths[a] != lengths[b] ? lengths[a] > lengths[b] : a < b;
+    });
+    for (int64_t i = 0; i < k; ++i) to_valid[order[i]] = 1;
+  }
+  {
+    IndexedDataset all(all_prefix);
+    IndexedDatasetWriter train((fs::path(options.output_dir) / "train").string(), dtype);
+    IndexedDatasetWriter valid((fs::path(options.output_dir) / "valid").string(), dtype);
+    std::vector<int32_t> buf;
+    for (int64_t d = 0; d < n; ++d) {
+      buf.resize(static_cast<size_t>(all.document_length(d)));
+      all.read(d, 0, static_cast<int64_t>(buf.size()), buf.data());
+      (to_valid[d] ? valid : train).add_document(buf);
+      add_length(to_valid[d] ? result.valid : result.train, static_cast<int64_t>(buf.size()));
+    }
+    train.finish();
+    valid.finish();
+  }
+  result.total_seconds = total.seconds();
+
+  const double secs = std::max(result.tokenize_seconds, 1e-9);
+  nlohmann::json groups = nlohmann::json::object();
+  for (const auto& [name, st] : result.groups) groups[name] = to_json(st);
+  nlohmann::json longest = nlohmann::json::array();
+  for (const auto& [len, src] : result.longest_documents)
+    longest.push_back({{"tokens", len}, {"source", src}});
+  result.json = {
+      {"format", "megatron-mmidx-v1"},
+      {"token_dtype", dtype == TokenDType::kUInt16 ? "uint16" : "int32"},
+      {"shards", {{"train", "train"}, {"valid", "valid"}}},
+      {"tokenizer",
+       {{"path", options.tokenizer_path},
+        {"vocab_size", tokenizer.vocab_size()},
+        {"bos_id", tokenizer.bos_id()},
+        {"eos_id", tokenizer.eos_id()},
+        {"pad_id", tokenizer.pad_id()}}},
+      {"split",
+       {{"valid_fraction", options.split.valid_fraction},
+        {"valid_longest", options.split.valid_longest},
+        {"seed", options.split.seed}}},
+      {"bytes", result.bytes},
+      {"all", to_json(result.all)},
+      {"train", to_json(result.train)},
+      {"valid", to_json(result.valid)},
+      {"longest_documents", longest},
+      {"groups", groups},
+      {"throughput",
+       {{"threads", threads},
+        {"tokenize_seconds", result.tokenize_seconds},
+        {"total_seconds", result.total_seconds},
+        {"mb_per_second", static_cast<double>(result.bytes) / 1e6 / secs},
+        {"tokens_per_second", static_cast<double>(result.all.tokens) / secs}}},
+      {"input", to_json(result.input)},
+  };
+  write_file_atomically((fs::path(options.output_dir) / "dataset.json").string(),
+                        result.json.dump(2) + "\n");
+  return result;
+}
+
+PrepareResult prepare_from_inputs(const std::vector<std::string>& inputs,
+                                  const TextInputOptions& input_options,
+                                  const io::Tokenizer& tokenizer, const PrepareOptions& options) {
+  InputReport expand_report;
+  std::vector<std::string> files = expand_inputs(inputs, input_options, expand_report);
+  DocumentReader reader(std::move(files), input_options);
+  reader.report().merge(expand_report);
+  return prepare_dataset([&](Document& d) { return reader.next(d); }, tokenizer, options,
+                         &reader.report());
+}
+
+std::string summarize(const PrepareResult& r) {
+  std::string s;
+  auto line = [&](const char* name, const SplitStats& st) {
+    s += strformat("  %-6s %8" PRId64 " documents %11" PRId64 " tokens  longest %" PRId64
+                   "  over 4k/16k/32k: %" PRId64 "/%" PRId64 "/%" PRId64 "\n",
+                   name, st.documents, st.tokens, st.longest, st.over.empty() ? 0 : st.over[1],
+                   st.over.empty() ? 0 : st.over[2], st.over.empty() ? 0 : st.over[3]);
+  };
+  line("all", r.all);
+  line("train", r.train);
+  line("valid", r.valid);
+  const double secs = std::max(r.tokenize_seconds, 1e-9);
+  s += strformat("  %.1f MB in %.2f s: %.2f MB/s, %.0f tokens/s (total %.2f s)\n",
+                 static_cast<double>(r.bytes) / 1e6, r.tokenize_seconds,
+                 static_cast<double>(r.bytes) / 1e6 / secs,
+                 static_cast<double>(r.all.tokens) / secs, r.total_seconds);
+  int64_t skipped = 0, repaired = 0;
+  for (const auto& [k, v] : r.input.skipped) skipped += v;
+  for (const auto& [k, v] : r.input.repaired) repaired += v;
+  s += strformat("  inputs: %" PRId64 " files, %" PRId64 " skipped, %" PRId64 " repaired\n",
+                 r.input.files, skipped, repaired);
+  for (const auto& [k, v] : r.input.skipped)
+    s += strformat("    skipped %" PRId64 ": %s\n", v, k.c_str());
+  for (const auto& [k, v] : r.input.repaired)
+    s += strformat("    repaired %" PRId64 ": %s\n", v, k.c_str());
+  return s;
+}
+
+}  // namespace longctx::data
