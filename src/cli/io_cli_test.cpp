@@ -1,0 +1,100 @@
+// End-to-end checks of `longctx generate` and `longctx convert` through the binary.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <sys/wait.h>
+
+#include "io/gguf.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kData = LONGCTX_SHARED_DATA;
+const std::string kStories = kData + "/models/stories260K-f32.gguf";
+const std::string kStoriesText =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+
+struct RunResult {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+RunResult run(const std::string& args) {
+  const std::string cmd = std::string(LONGCTX_BINARY) + " --threads 1 " + args + " 2>&1";
+  RunResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+fs::path temp_dir() {
+  fs::path p = fs::temp_directory_path() / ("longctx_io_cli_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+TEST(IoCli, GreedyStoriesFromGgufAndAfterConvertingBothWays) {
+  if (!fs::exists(kStories)) GTEST_SKIP() << "no ../shared/data";
+  const fs::path dir = temp_dir();
+  const std::string gen = " --prompt \"\" --greedy --max-tokens 40";
+  RunResult r = run("generate --model " + kStories + gen);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.substr(0, kStoriesText.size()), kStoriesText) << r.output;
+
+  const std::string hf = (dir / "hf").string(), back = (dir / "back.gguf").string();
+  r = run("convert --in " + kStories + " --out " + hf);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(fs::exists(fs::path(hf) / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(fs::path(hf) / "tokenizer.model"));
+  r = run("generate --model " + hf + gen);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.substr(0, kStoriesText.size()), kStoriesText) << r.output;
+  r = run("convert --in " + hf + " --out " + back);
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run("generate --model " + back + gen);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.substr(0, kStoriesText.size()), kStoriesText) << r.output;
+}
+
+TEST(IoCli, ConvertKeepsAbfAndHalfPrecision) {
+  if (!fs::exists(kStories)) GTEST_SKIP() << "no ../shared/data";
+  const fs::path dir = temp_dir();
+  const std::string hf = (dir / "abf").string(), gguf = (dir / "abf.gguf").string();
+  RunResult r = run("convert --in " + kStories + " --out " + hf + " --rope abf:base=500000 --dtype bf16");
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run("convert --in " + hf + " --out " + gguf + " --dtype f16");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const longctx::io::GgufFile g = longctx::io::GgufFile::open(gguf);
+  EXPECT_EQ(g.get_float("llama.rope.freq_base"), 500000.0);
+  EXPECT_EQ(g.find_tensor("blk.0.attn_q.weight")->type, longctx::io::GgmlType::kF16);
+}
+
+TEST(IoCli, BadInputIsAnErrorNotACrash) {
+  const fs::path dir = temp_dir();
+  RunResult r = run("generate --model " + (dir / "missing.gguf").string() + " --greedy");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("missing.gguf"), std::string::npos) << r.output;
+  const std::string junk = (dir / "junk.gguf").string();
+  FILE* f = std::fopen(junk.c_str(), "wb");
+  std::fputs("GGUF\x03\0\0\0garbage", f);
+  std::fclose(f);
+  r = run("convert --in " + junk + " --out " + (dir / "o").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("junk.gguf"), std::string::npos) << r.output;
+  if (fs::exists(kStories)) {
+    r = run("convert --in " + kStories + " --out " + (dir / "x.gguf").string() + " --dtype q4");
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("--dtype"), std::string::npos) << r.output;
+  }
+}
+
+}  // namespace
