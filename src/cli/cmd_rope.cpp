@@ -328,7 +328,7 @@ void add_rope_commands(CLI::App& app) {
   kinds->callback([] { std::fputs(rope::rope_spec_help().c_str(), stdout); });
 
   static CommonOptions show_o, decay_o, gran_o, spiral_o;
-  static int64_t show_ctx = 32768, decay_max = 32768, gran_max = 32768, spiral_n = 2000;
+  static int64_t show_ctx = 32768, decay_max = 32768, gran_max = 32768, spiral_n = 256;
   static std::vector<double> decay_at = {0, 1000, 4000, 16000, 32000};
   static uint64_t gran_seed = 1, spiral_seed = 1;
   static int spiral_pair = 8;

@@ -134,7 +134,7 @@ std::string render_svg(const PlotSpec& plot) {
     }
   }
   const double left = 84, top = plot.subtitle.empty() ? 44 : 62, bottom = 62;
-  const double legend_w = legend_chars ? 40 + 7.2 * static_cast<double>(legend_chars) : 16;
+  const double legend_w = legend_chars ? 48 + 8.0 * static_cast<double>(legend_chars) : 16;
   const double pw = plot.width - left - legend_w - 8, ph = plot.height - top - bottom;
   LONGCTX_CHECK(pw > 50 && ph > 50, "plot '%s': %dx%d pixels is too small", plot.title.c_str(), plot.width,
                 plot.height);
