@@ -1,5 +1,6 @@
 #include "io/hf_config.h"
 
+#include <cstdlib>
 #include <fstream>
 
 #include "core/error.h"
@@ -22,6 +23,16 @@ int64_t get_int(const json& j, const char* key, const std::string& o, bool requi
     throw_error("config '%s': field '%s' must be an integer, got %s", o.c_str(), key,
                 v.dump().c_str());
   return v.get<int64_t>();
+}
+
+// The shortest decimal that reads back as the same float (1e-05, not 9.99999974738e-06),
+// so config.json shows what a person would write.
+double shortest_decimal(float f) {
+  for (int precision = 6; precision <= 9; ++precision) {
+    const double d = std::strtod(strformat("%.*g", precision, static_cast<double>(f)).c_str(), nullptr);
+    if (static_cast<float>(d) == f) return d;
+  }
+  return f;
 }
 
 }  // namespace
@@ -104,7 +115,7 @@ json model_config_to_hf(const model::ModelConfig& c, const HfConfigExtras& x) {
       {"head_dim", c.resolved_head_dim()},
       {"vocab_size", c.vocab_size},
       {"max_position_embeddings", c.max_seq_len},
-      {"rms_norm_eps", static_cast<double>(c.norm_eps)},
+      {"rms_norm_eps", shortest_decimal(c.norm_eps)},
       {"tie_word_embeddings", c.tied_embeddings},
       {"hidden_act", "silu"},
       {"attention_bias", false},

@@ -170,8 +170,8 @@ LoadedModel load_model(const std::string& path) {
                                                           : load_hf_model(path);
 }
 
-LoadedModel load_gguf_model(const std::string& path) {
-  const GgufFile g = GgufFile::open(path);
+ModelConfig model_config_from_gguf(const GgufFile& g) {
+  const std::string& path = g.origin();
   const std::string arch = g.find("general.architecture") ? g.get_string("general.architecture")
                                                            : std::string("");
   if (arch != "llama")
@@ -195,22 +195,26 @@ LoadedModel load_gguf_model(const std::string& path) {
 
   rope::GgufRope gr;
   gr.kv = to_rope_kv(g);
-  std::set<std::string> consumed;
   for (auto [tname, dest] : {std::pair{"rope_freqs.weight", &gr.rope_freqs},
                              std::pair{"rope_factors_short.weight", &gr.rope_factors_short},
                              std::pair{"rope_factors_long.weight", &gr.rope_factors_long}})
-    if (const GgufTensorInfo* t = g.find_tensor(tname)) {
-      *dest = gguf_tensor_f32(g, *t);
-      consumed.insert(tname);
-    }
+    if (const GgufTensorInfo* t = g.find_tensor(tname)) *dest = gguf_tensor_f32(g, *t);
   try {
     const int64_t hd = c.head_dim > 0 ? c.head_dim : (c.n_heads > 0 ? c.dim / c.n_heads : 0);
+    LONGCTX_CHECK(hd > 0 && hd <= 1 << 16, "head dimension %lld", static_cast<long long>(hd));
     c.rope = rope::rope_from_gguf(gr, static_cast<int>(hd));
     c.validate();
   } catch (const Error& e) {
     throw e.with_context("GGUF '" + path + "'");
   }
+  return c;
+}
 
+LoadedModel load_gguf_model(const std::string& path) {
+  const GgufFile g = GgufFile::open(path);
+  const ModelConfig c = model_config_from_gguf(g);
+  std::set<std::string> consumed = {"rope_freqs.weight", "rope_factors_short.weight",
+                                    "rope_factors_long.weight"};
   LoadedModel out{LlamaModel(c), std::nullopt, path};
   ParameterSet& p = out.model.params;
   for (const model::ParamEntry& e : p.entries()) {

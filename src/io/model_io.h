@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/tensor.h"
+#include "io/gguf.h"
 #include "io/tokenizer.h"
 #include "model/llama.h"
 
@@ -25,6 +26,9 @@ enum class ModelFormat { kGguf, kHfFolder };
 ModelFormat detect_model_format(const std::string& path);
 
 LoadedModel load_model(const std::string& path);
+// The LLaMA configuration a GGUF file's metadata describes (architecture, sizes, rope
+// keys and rope tensors); Error names the file and key.
+model::ModelConfig model_config_from_gguf(const GgufFile& gguf);
 LoadedModel load_gguf_model(const std::string& path);
 LoadedModel load_hf_model(const std::string& folder);
 
