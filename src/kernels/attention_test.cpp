@@ -141,7 +141,8 @@ std::string describe(const Case& c) {
 
 // Odd shapes: T = 1, T not a multiple of the 64-key tile, GQA ratios 1..8,
 // head_dim 8..64 and one (12) that is not a multiple of the SIMD width,
-// B = 2, T_q < T_kv (decode and chunked prefill), segment ids, padded k/v batches.
+// B = 2, T_q < T_kv (decode, chunked prefill, a long cache), segment ids, padded
+// k/v batches.
 const Case kCases[] = {
     {1, 1, 1, 1, 1, 8},
     {2, 5, 5, 2, 1, 16},
@@ -153,6 +154,7 @@ const Case kCases[] = {
     {2, 130, 130, 8, 1, 16, 0, Segments::kScattered},
     {1, 67, 67, 2, 2, 32, 0, Segments::kNone, 0.3f},
     {2, 64, 192, 4, 4, 8, 8, Segments::kContiguous},
+    {1, 70, 8000, 2, 1, 32},  // long key range: 125 key tiles per query row
 };
 
 TEST(Attention, MatchesDoubleReference) {
@@ -163,9 +165,10 @@ TEST(Attention, MatchesDoubleReference) {
     const Grads g = run_kernels(c, d);
     const RefGrads r = run_reference(c, d);
     // Float tiles (fp32 sums over D and T_kv, exp2 polynomial ~1 ulp) vs double:
-    // normalised L2 errors observed 6e-8..3e-7 (out), 1e-7..6e-7 (grads), lse
-    // abs error <= 1e-6; bounds leave ~5x headroom.
-    EXPECT_LT(max_rel_error(g.out, r.out), 1e-6);
+    // normalised L2 errors observed 6e-8..3e-7 (out; 1.7e-6 with 8000 keys, where
+    // out ~ |v|/sqrt(T_kv) shrinks but the fp32 sum's error does not), 1e-7..6e-7
+    // (grads), lse abs error <= 1e-6; bounds leave ~2-5x headroom.
+    EXPECT_LT(max_rel_error(g.out, r.out), 4e-6);
     EXPECT_LT(max_abs_diff(g.lse, r.lse), 5e-6);  // lse is O(log T): absolute error
     EXPECT_LT(max_rel_error(g.dq, r.dq), 3e-6);
     EXPECT_LT(max_rel_error(g.dk, r.dk), 3e-6);
