@@ -79,6 +79,23 @@ std::string drop_rule_lines(const std::string& text) {
   return out;
 }
 
+// Drops reStructuredText licence tags (".. SPDX-License-Identifier: ...") that open most
+// kernel documents: boilerplate, and a poor first sentence for retrieval tasks.
+std::string drop_license_lines(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    if (text.compare(pos, 27, ".. SPDX-License-Identifier:") != 0)
+      out.append(text, pos, end - pos).push_back('\n');
+    pos = end + 1;
+  }
+  const size_t first = out.find_first_not_of('\n');
+  return first == std::string::npos ? out : out.substr(first);
+}
+
 // Streams the documents of the present sources, in a fixed order.
 class CorpusStream {
  public:
@@ -103,6 +120,7 @@ class CorpusStream {
         if ((!gcide || options_.gcide_bytes <= 0 || gcide_bytes_ < options_.gcide_bytes) &&
             reader_->next(d)) {
           d.group = reader_group_;
+          if (reader_group_ == "linux-doc") d.text = drop_license_lines(d.text);
           if (gcide) {
             gcide_bytes_ += static_cast<int64_t>(d.text.size());
             d.source = "gcide#" + std::to_string(++gcide_chunks_);

@@ -1,6 +1,7 @@
 #include "data/tasks.h"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 
 #include "core/error.h"
@@ -203,6 +204,7 @@ std::string first_sentence(const std::string& text) {
   if (i == std::string::npos) return {};
   std::string out;
   bool space = false;
+  int letters = 0;
   for (; i < text.size() && out.size() < 400; ++i) {
     const char c = text[i];
     if (is_space(c)) {
@@ -212,7 +214,10 @@ std::string first_sentence(const std::string& text) {
     if (space && !out.empty()) out += ' ';
     space = false;
     out += c;
-    if ((c == '.' || c == '!' || c == '?') && (i + 1 == text.size() || is_space(text[i + 1])))
+    if (std::isalpha(static_cast<unsigned char>(c))) ++letters;
+    // A terminator ends the sentence once it has words (".. note" markup does not count).
+    if ((c == '.' || c == '!' || c == '?') && letters >= 2 &&
+        (i + 1 == text.size() || is_space(text[i + 1])))
       break;
   }
   return out;

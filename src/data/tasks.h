@@ -56,8 +56,9 @@ struct FirstSentenceOptions {
   int64_t target_tokens = 4096;
   uint64_t seed = 0;
 };
-// The first sentence of `text`: leading whitespace skipped, up to the first . ! or ? followed
-// by whitespace (at most 400 bytes), internal whitespace collapsed to single spaces.
+// The first sentence of `text`: leading whitespace skipped, up to the first . ! or ? that
+// follows at least two letters and precedes whitespace (at most 400 bytes), internal whitespace
+// collapsed to single spaces.
 std::string first_sentence(const std::string& text);
 // Throws Error when the document is too short for the target or has no first sentence.
 TaskExample make_first_sentence(const io::Tokenizer& tokenizer, const std::string& document,

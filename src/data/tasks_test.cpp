@@ -90,6 +90,7 @@ TEST(Tasks, FirstSentenceRetrieval) {
   EXPECT_EQ(first_sentence("\n  The cat  sat\non the mat. Then it left."), "The cat sat on the mat.");
   EXPECT_EQ(first_sentence("No end here"), "No end here");
   EXPECT_EQ(first_sentence("Version 1.5 is out! Yes."), "Version 1.5 is out!");
+  EXPECT_EQ(first_sentence(".. note:: Read this. Then that."), ".. note:: Read this.");
   const std::string doc = testing::synthetic_text(5, 40000);
   for (int64_t target : {200, 3000}) {
     FirstSentenceOptions o;

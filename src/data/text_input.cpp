@@ -213,6 +213,12 @@ struct DocumentReader::OpenFile {
   ~OpenFile() {
     if (gz) gzclose(gz);
   }
+  // zlib prefixes its messages with the path; reasons are aggregated, so drop it.
+  std::string zlib_message(const char* msg) const {
+    std::string m = msg ? msg : "unknown zlib error";
+    if (m.rfind(path + ": ", 0) == 0) m.erase(0, path.size() + 2);
+    return m;
+  }
   // Appends up to kReadChunk bytes to buf; sets eof at the end. Returns an error text or "".
   std::string fill() {
     const size_t old = buf.size();
@@ -223,13 +229,13 @@ struct DocumentReader::OpenFile {
       int err = 0;
       const char* msg = gzerror(gz, &err);
       eof = true;
-      return err == Z_ERRNO ? std::string(std::strerror(errno)) : std::string(msg);
+      return err == Z_ERRNO ? std::string(std::strerror(errno)) : zlib_message(msg);
     }
     buf.resize(old + static_cast<size_t>(got));
     if (got == 0) {
       eof = true;
       int err = 0;
-      const std::string msg = gzerror(gz, &err);
+      const std::string msg = zlib_message(gzerror(gz, &err));
       if (err != Z_OK && err != Z_STREAM_END) return msg;
       // gzread reports a stream cut short only through gzclose (Z_BUF_ERROR).
       const int rc = gzclose(gz);
