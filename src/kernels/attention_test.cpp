@@ -139,7 +139,8 @@ std::string describe(const Case& c) {
                    static_cast<long long>(c.stride_pad), static_cast<int>(c.segments), c.scale);
 }
 
-// Odd shapes: T = 1, T not a multiple of the 64-key tile, GQA ratios 1..8,
+// Odd shapes: T = 1, T not a multiple of the 128-key tile or the 64-row query
+// block, GQA ratios 1..8,
 // head_dim 8..64 and one (12) that is not a multiple of the SIMD width,
 // B = 2, T_q < T_kv (decode, chunked prefill, a long cache), segment ids, padded
 // k/v batches.
@@ -301,7 +302,7 @@ TEST(Attention, MemoryStaysLinearInSequenceLength) {
                      q.data(), k.data(), v.data(), s);
   const size_t growth = peak_rss_bytes() - before;
   // Expected ~16 MiB: packed k/v (forward, 2*T*D floats), packed q/dout (backward,
-  // 2*T*G*D) and a (T*G, D) dq partial per thread (4 MiB each), plus 64x64 tiles.
+  // 2*T*G*D) and a (T*G, D) dq partial per thread (4 MiB each), plus 64x128 tiles.
   const size_t t_squared_bytes = static_cast<size_t>(T * T) * sizeof(float);
   EXPECT_LT(growth, t_squared_bytes / 32) << "peak RSS grew by " << growth << " bytes";
   // Constant q and k make every visible key equally likely: out = v, and key 0

@@ -21,7 +21,7 @@ using Df = hn::ScalableTag<float>;
 using Vf = hn::Vec<Df>;
 
 // Keys per tile (Bc). Multiple of every lane count (4, 8 or 16).
-constexpr int64_t kKeyTile = 64;
+constexpr int64_t kKeyTile = 128;
 // Query rows per tile: positions x the query heads of one kv group (Br).
 constexpr int64_t kQueryRowsTarget = 64;
 
