@@ -60,7 +60,7 @@ void add_convert_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "convert", "Convert a model between GGUF and a Hugging Face folder (either direction)");
   cmd->add_option("--in", o.in, "Source: a .gguf file or a Hugging Face folder")->required();
-  cmd->add_option("--out", o.out, "Destination: x.gguf, or a folder for Hugging Face")->required();
+  cmd->add_option("-o,--out", o.out, "Destination: x.gguf, or a folder for Hugging Face")->required();
   cmd->add_option("--to", o.to, "Output format: gguf or hf (default: from --out's extension)");
   cmd->add_option("--dtype", o.dtype, "Weight storage: f32, f16 or bf16")->capture_default_str();
   cmd->add_option("--tokenizer", o.tokenizer, "SentencePiece .model to use instead of the source's");

@@ -224,7 +224,7 @@ CommandRegistrar reg("data", [](CLI::App& app) {
                                                "train/valid token shards (Megatron .bin/.idx)");
   prep->add_option("inputs", pa->inputs, "Files or folders (recursive)")->required();
   prep->add_option("--tokenizer", pa->tokenizer, "SentencePiece .model")->required();
-  prep->add_option("-o,--output", pa->output, "Output folder")->required();
+  prep->add_option("-o,--out", pa->output, "Output folder")->required();
   prep->add_option("--include", pa->input.include, "Filename patterns inside folders (e.g. '*.txt')");
   prep->add_option("--jsonl-field", pa->input.jsonl_field, "Text field of JSONL records")
       ->capture_default_str();
@@ -244,7 +244,7 @@ CommandRegistrar reg("data", [](CLI::App& app) {
   auto da = std::make_shared<DefaultArgs>();
   auto* def = data->add_subcommand("default", "Build the default corpus from Debian text "
                                               "packages (scripts/install-deps.sh --corpus)");
-  def->add_option("-o,--output", da->corpus.output_dir, "Output folder")->capture_default_str();
+  def->add_option("-o,--out", da->corpus.output_dir, "Output folder")->capture_default_str();
   def->add_option("--sources", da->sources, "Comma list of bible,jargon,linux-doc,gcide,debref")
       ->capture_default_str();
   def->add_option("--vocab-size", da->corpus.tokenizer.vocab_size, "Tokenizer vocabulary")
@@ -267,7 +267,7 @@ CommandRegistrar reg("data", [](CLI::App& app) {
                                               "(exact token lengths)");
   tasks->add_option("--task", ta->task, "passkey, needle or first_sentence")->capture_default_str();
   tasks->add_option("--tokenizer", ta->tokenizer, "SentencePiece .model")->required();
-  tasks->add_option("-o,--output", ta->output, "Output .jsonl")->required();
+  tasks->add_option("-o,--out", ta->output, "Output .jsonl")->required();
   tasks->add_option("--lengths", ta->lengths, "Prompt lengths in tokens (with BOS), e.g. 1k,4k")
       ->capture_default_str();
   tasks->add_option("--count", ta->count, "Examples per length")->capture_default_str();

@@ -33,7 +33,7 @@ void add_common(CLI::App* cmd, CommonOptions& o, std::vector<std::string> defaul
   cmd->add_option("--rope", o.specs, "Position encoding (repeatable). " + rope::rope_spec_help())
       ->capture_default_str();
   cmd->add_option("--head-dim", o.head_dim, "Head dimension d")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--out", o.out, "Output folder (created)")->capture_default_str();
+  cmd->add_option("-o,--out", o.out, "Output folder (created)")->capture_default_str();
 }
 
 std::vector<RopeSpec> parse_specs(const std::vector<std::string>& texts) {

@@ -76,7 +76,7 @@ CommandRegistrar reg("tokenizer", [](CLI::App& app) {
   auto ta = std::make_shared<TrainArgs>();
   auto* train = group->add_subcommand("train", "Train a SentencePiece BPE tokenizer (as LLaMA's)");
   train->add_option("inputs", ta->inputs, "Text files or folders (.gz and JSONL too)")->required();
-  train->add_option("-o,--output", ta->output, "Output .model")->required();
+  train->add_option("-o,--out", ta->output, "Output .model")->required();
   train->add_option("--vocab-size", ta->options.vocab_size, "Vocabulary size")
       ->capture_default_str();
   train->add_option("--character-coverage", ta->options.character_coverage,

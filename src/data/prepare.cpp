@@ -94,7 +94,7 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 
 PrepareResult prepare_dataset(const DocumentSource& source, const io::Tokenizer& tokenizer,
                               const PrepareOptions& options, const InputReport* input_report) {
-  LONGCTX_CHECK(!options.output_dir.empty(), "data prepare: --output is required");
+  LONGCTX_CHECK(!options.output_dir.empty(), "data prepare: --out is required");
   LONGCTX_CHECK(options.split.valid_fraction >= 0 && options.split.valid_fraction < 1,
                 "data prepare: --valid-fraction %g outside [0, 1)", options.split.valid_fraction);
   LONGCTX_CHECK(options.split.valid_longest >= 0, "data prepare: --valid-longest must be >= 0");
