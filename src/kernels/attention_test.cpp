@@ -139,7 +139,7 @@ std::string describe(const Case& c) {
                    static_cast<long long>(c.stride_pad), static_cast<int>(c.segments), c.scale);
 }
 
-// Odd shapes: T = 1, T not a multiple of the 128-key tile or the 64-row query
+// Odd shapes: T = 1, T not a multiple of the 128-key tile or the 128-row query
 // block, GQA ratios 1..8,
 // head_dim 8..64 and one (12) that is not a multiple of the SIMD width,
 // B = 2, T_q < T_kv (decode, chunked prefill, a long cache), segment ids, padded
@@ -155,6 +155,7 @@ const Case kCases[] = {
     {2, 130, 130, 8, 1, 16, 0, Segments::kScattered},
     {1, 67, 67, 2, 2, 32, 0, Segments::kNone, 0.3f},
     {2, 64, 192, 4, 4, 8, 8, Segments::kContiguous},
+    {1, 300, 300, 2, 2, 16, 0, Segments::kContiguous},  // G = 1: three 128-row blocks
     {1, 70, 8000, 2, 1, 32},  // long key range: 125 key tiles per query row
 };
 
@@ -302,7 +303,7 @@ TEST(Attention, MemoryStaysLinearInSequenceLength) {
                      q.data(), k.data(), v.data(), s);
   const size_t growth = peak_rss_bytes() - before;
   // Expected ~16 MiB: packed k/v (forward, 2*T*D floats), packed q/dout (backward,
-  // 2*T*G*D) and a (T*G, D) dq partial per thread (4 MiB each), plus 64x128 tiles.
+  // 2*T*G*D) and a (T*G, D) dq partial per thread (4 MiB each), plus 128x128 tiles.
   const size_t t_squared_bytes = static_cast<size_t>(T * T) * sizeof(float);
   EXPECT_LT(growth, t_squared_bytes / 32) << "peak RSS grew by " << growth << " bytes";
   // Constant q and k make every visible key equally likely: out = v, and key 0

@@ -23,7 +23,7 @@ using Vf = hn::Vec<Df>;
 // Keys per tile (Bc). Multiple of every lane count (4, 8 or 16).
 constexpr int64_t kKeyTile = 128;
 // Query rows per tile: positions x the query heads of one kv group (Br).
-constexpr int64_t kQueryRowsTarget = 64;
+constexpr int64_t kQueryRowsTarget = 128;
 
 inline int64_t lanes() { return static_cast<int64_t>(hn::Lanes(Df())); }
 inline int64_t round_up_lanes(int64_t n) {
