@@ -6,13 +6,15 @@
 // by scale*log2(e)) so the exponentials are exp2. The (batch, kv head) groups
 // are processed in turn: the group's K^T and V tiles are packed once (2 T_kv Dp
 // floats), then its query blocks run in parallel, each thread with a few tiles
-// of scratch. Nothing of size T_q x T_kv is ever formed.
+// of scratch (with few query blocks, e.g. decode, blocks pack their own tiles
+// instead). Nothing of size T_q x T_kv is ever formed.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "core/buffer.h"
@@ -34,8 +36,11 @@ struct ForwardScratch {
   Buffer<float> s;     // (rows, Bc) scores, then probabilities
   Buffer<float> o;     // (rows, Dp) unnormalised output accumulator
   Buffer<float> m, l;  // (rows) running max (log2 units) and running sum
-  ForwardScratch(int64_t rows, int64_t Dp)
-      : q(rows * Dp), s(rows * kKeyTile), o(rows * Dp), m(rows), l(rows) {}
+  Buffer<float> kt;    // (D, Bc) key tile transposed, when not packed per group
+  Buffer<float> v;     // (Bc, Dp) value tile, when not packed per group
+  ForwardScratch(int64_t rows, int64_t D, int64_t Dp, bool own_tiles)
+      : q(rows * Dp), s(rows * kKeyTile), o(rows * Dp), m(rows), l(rows),
+        kt(own_tiles ? D * kKeyTile : 0), v(own_tiles ? kKeyTile * Dp : 0) {}
 };
 
 // The keys and values of the current (batch, kv head), packed once and shared by
@@ -56,7 +61,7 @@ struct ForwardArgs {
   const float* v;
   const int32_t* seg;  // (B, T_kv) or null
   AttentionGeometry g;
-  PackedKeyValues* kv;  // of the group being processed
+  PackedKeyValues* kv;  // of the group being processed, or null: blocks pack their own tiles
   int64_t Dp;          // head_dim rounded up to the lane count
   int64_t block_pos;   // query positions per block
   float q_scale;       // scale * log2(e)
@@ -100,12 +105,11 @@ void softmax_update_row(float* s, int64_t cols, float* o, int64_t Dp, float& m, 
   m = m_new;
 }
 
-void pack_key_tile(const ForwardArgs& a, int64_t b, int64_t h_kv, int64_t tile) {
+// K^T (D, Bc) and V (Bc, Dp) of keys k0 .. k0+Bc of group (b, h_kv), zero past T_kv.
+void pack_key_tile(const ForwardArgs& a, int64_t b, int64_t h_kv, int64_t k0, float* kt, float* v) {
   const AttentionGeometry& g = a.g;
-  const int64_t D = g.D, Dp = a.Dp, k0 = tile * kKeyTile;
+  const int64_t D = g.D, Dp = a.Dp;
   const int64_t nk = std::min(kKeyTile, g.T_kv - k0);
-  float* kt = a.kv->kt.data() + tile * D * kKeyTile;
-  float* v = a.kv->v.data() + tile * kKeyTile * Dp;
   const float* k_base = a.k + b * g.kv_batch + h_kv * D;
   const float* v_base = a.v + b * g.kv_batch + h_kv * D;
   for (int64_t j = 0; j < kKeyTile; ++j) {
@@ -155,8 +159,9 @@ void forward_block(const ForwardArgs& a, ForwardScratch& w, int64_t b, int64_t h
       if (hi < q_seg_lo || lo > q_seg_hi) continue;  // no shared segment: skip the tile
       seg_uniform = lo == hi && q_seg_lo == q_seg_hi && lo == q_seg_lo;
     }
-    const float* kt = a.kv->kt.data() + k0 * D;  // tile k0 / Bc
-    const float* v = a.kv->v.data() + k0 * Dp;
+    const float* kt = a.kv ? a.kv->kt.data() + k0 * D : w.kt.data();  // tile k0 / Bc
+    const float* v = a.kv ? a.kv->v.data() + k0 * Dp : w.v.data();
+    if (!a.kv) pack_key_tile(a, b, h_kv, k0, w.kt.data(), w.v.data());
     // S (rows, cols) = Qs (rows, D) * K^T (D, cols)
     tile_product(w.s.data(), kKeyTile, rows, cols, w.q.data(), Dp, 1, kt, kKeyTile, D,
                  /*accumulate=*/false);
@@ -207,25 +212,41 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   const int64_t n_blocks = (a.g.T_q + a.block_pos - 1) / a.block_pos;
   const int64_t n_tiles = (a.g.T_kv + kKeyTile - 1) / kKeyTile;
   const int64_t rows_max = a.block_pos * a.g.G;
-  PackedKeyValues kv(n_tiles, a.g.D, a.Dp);
-  a.kv = &kv;
+  const int64_t n_groups = a.g.B * a.g.H_kv;
+  const int n_threads = omp_get_max_threads();
+  // Few query blocks per group (decode, short chunks): packing a group's keys
+  // once would not be amortised and its blocks could not keep the threads busy,
+  // so each block packs the tiles it reads and all (group, block) pairs run in
+  // one parallel loop.
+  const bool pack_per_group = n_blocks >= 2 * n_threads;
   // Scratch is allocated before the parallel region so that running out of
   // memory throws here rather than inside OpenMP.
-  const int n_threads = omp_get_max_threads();
+  std::unique_ptr<PackedKeyValues> kv;
+  if (pack_per_group) kv = std::make_unique<PackedKeyValues>(n_tiles, a.g.D, a.Dp);
+  a.kv = kv.get();
   std::vector<ForwardScratch> scratch;
   scratch.reserve(static_cast<size_t>(n_threads));
-  for (int t = 0; t < n_threads; ++t) scratch.emplace_back(rows_max, a.Dp);
+  for (int t = 0; t < n_threads; ++t) scratch.emplace_back(rows_max, a.g.D, a.Dp, !pack_per_group);
 #pragma omp parallel num_threads(n_threads)
   {
     ForwardScratch& w = scratch[static_cast<size_t>(omp_get_thread_num())];
-    for (int64_t group = 0; group < a.g.B * a.g.H_kv; ++group) {
-      const int64_t b = group / a.g.H_kv, h_kv = group % a.g.H_kv;
+    if (pack_per_group) {
+      for (int64_t group = 0; group < n_groups; ++group) {
+        const int64_t b = group / a.g.H_kv, h_kv = group % a.g.H_kv;
 #pragma omp for schedule(static)
-      for (int64_t tile = 0; tile < n_tiles; ++tile) pack_key_tile(a, b, h_kv, tile);
-      // Blocks with the most keys (the last) first; blocks write disjoint outputs,
-      // so the dynamic schedule cannot change the result.
+        for (int64_t tile = 0; tile < n_tiles; ++tile)
+          pack_key_tile(a, b, h_kv, tile * kKeyTile, kv->kt.data() + tile * a.g.D * kKeyTile,
+                        kv->v.data() + tile * kKeyTile * a.Dp);
+        // Blocks with the most keys (the last) first; blocks write disjoint
+        // outputs, so the dynamic schedule cannot change the result.
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t i = 0; i < n_blocks; ++i) forward_block(a, w, b, h_kv, n_blocks - 1 - i);
+        for (int64_t i = 0; i < n_blocks; ++i) forward_block(a, w, b, h_kv, n_blocks - 1 - i);
+      }
+    } else {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t item = 0; item < n_groups * n_blocks; ++item)
+        forward_block(a, w, (item % n_groups) / a.g.H_kv, item % a.g.H_kv,
+                      n_blocks - 1 - item / n_groups);
     }
   }
 }
