@@ -5,10 +5,15 @@
 // Usage: attention_bench                 (the two reference configurations)
 //        attention_bench T H Hkv D [reps] [threads]
 //
-// Measured on the 2-core AVX2+FMA build machine (AMD EPYC, 2 threads, Release,
-// -march=native, shared with other builds, best of 3):
-//   B=1 H=8  Hkv=4 D=32 T=4096:  forward ~36 GFLOP/s, backward ~29 GFLOP/s
-//   B=1 H=12 Hkv=4 D=64 T=2048:  forward ~48 GFLOP/s, backward ~36 GFLOP/s
+// Measured 2026-11-27 on the 2-core AVX2+FMA build machine (AMD EPYC VM,
+// Release, -march=native, tiles of 128 query rows x 128 keys), while other
+// jobs kept the load average at 5-9, so wall times are pessimistic and the
+// 2-thread runs gained nothing over 1 thread (a thread waiting at a barrier for
+// its descheduled partner). Per CPU-second at 1 thread, i.e. per core:
+//   B=1 H=8  Hkv=4 D=32 T=4096:  forward ~56 GFLOP/s, backward ~69 GFLOP/s
+//   B=1 H=12 Hkv=4 D=64 T=2048:  forward ~67 GFLOP/s, backward ~72 GFLOP/s
+//   B=1 H=2  Hkv=1 D=32 T=32768: forward ~53 GFLOP/s, backward ~72 GFLOP/s
+// Wall clock, 2 threads, same load: 30-32 / 39-40 (D=32) and 36-37 / 40-42 (D=64).
 #include <time.h>
 
 #include <algorithm>
