@@ -1,5 +1,6 @@
 // End-to-end checks of `longctx generate` and `longctx convert` through the binary.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -41,6 +42,14 @@ fs::path temp_dir() {
   fs::create_directories(p);
   return p;
 }
+
+class IoCliEnv : public ::testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(fs::temp_directory_path() / ("longctx_io_cli_" + std::to_string(::getpid())), ec);
+  }
+};
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new IoCliEnv);
 
 TEST(IoCli, GreedyStoriesFromGgufAndAfterConvertingBothWays) {
   if (!fs::exists(kStories)) GTEST_SKIP() << "no ../shared/data";

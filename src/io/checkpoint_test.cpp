@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -30,6 +31,14 @@ struct Fixture {
     }
   }
 };
+
+class CheckpointEnv : public ::testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(fs::temp_directory_path() / ("longctx_ckpt_test_" + std::to_string(::getpid())), ec);
+  }
+};
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new CheckpointEnv);
 
 bool same(const model::ParameterSet& a, const model::ParameterSet& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;

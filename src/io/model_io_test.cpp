@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -73,6 +74,10 @@ bool same_params(const model::ParameterSet& a, const model::ParameterSet& b) {
 // The models here are tiny: one thread avoids OpenMP spinning on a busy machine.
 class ModelIoEnv : public ::testing::Environment {
   void SetUp() override { set_num_threads(1); }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(fs::temp_directory_path() / ("longctx_io_test_" + std::to_string(::getpid())), ec);
+  }
 };
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new ModelIoEnv);
 

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -72,6 +73,7 @@ TEST(Safetensors, ShardedIndex) {
   std::ofstream(dir / "model.safetensors.index.json")
       << R"({"weight_map": {"x": "model-00002-of-00002.safetensors"}})";
   EXPECT_THROW(SafetensorsSet::open(dir.string()), Error);  // x not in that shard
+  fs::remove_all(dir);
 }
 
 TEST(Safetensors, RejectsBadHeaders) {
