@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -131,6 +132,32 @@ TEST(ModelIo, Stories260KGreedyFromGgufAndAfterConversions) {
   ASSERT_NE(q, nullptr);
   EXPECT_NE(std::memcmp(q->data, g.model.params.ptr("model.layers.0.self_attn.q_proj.weight"),
                         q->end - q->begin), 0);
+}
+
+TEST(ModelIo, F16GgufRewritesBitExact) {
+  const std::string path = kData + "/models/llama-2-tiny-random-f16.gguf";
+  if (!fs::exists(path)) GTEST_SKIP() << "no ../shared/data";
+  const LoadedModel lm = load_gguf_model(path);
+  ASSERT_TRUE(lm.tokenizer.has_value());
+  EXPECT_EQ(lm.tokenizer->vocab_size(), 32000);
+  EXPECT_EQ(lm.model.config.vocab_size, 32000);
+  const fs::path dir = temp_dir("f16");
+  save_gguf_model(lm.model, &*lm.tokenizer, (dir / "again.gguf").string(), DType::kF16);
+  const GgufFile a = GgufFile::open(path), b = GgufFile::open((dir / "again.gguf").string());
+  ASSERT_EQ(a.tensors().size(), b.tensors().size());
+  for (const GgufTensorInfo& t : a.tensors()) {
+    const GgufTensorInfo* u = b.find_tensor(t.name);
+    ASSERT_NE(u, nullptr) << t.name;
+    EXPECT_EQ(u->type, t.type) << t.name;
+    ASSERT_EQ(u->nbytes, t.nbytes) << t.name;
+    EXPECT_EQ(std::memcmp(u->data, t.data, t.nbytes), 0) << t.name;  // f16 -> f32 -> f16 exact
+  }
+  for (const char* key : {"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"})
+    EXPECT_TRUE(*a.find(key) == *b.find(key)) << key;
+  const std::vector<int32_t> toks = lm.tokenizer->encode("Hello world", true);
+  EXPECT_EQ(toks, (std::vector<int32_t>{1, 15043, 3186}));
+  const std::vector<float> logits = logits_of(lm.model, toks);
+  for (float x : logits) ASSERT_TRUE(std::isfinite(x));
 }
 
 TEST(ModelIo, GqaModelIdenticalLogitsWhicheverWayLoaded) {
