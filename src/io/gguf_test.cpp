@@ -144,6 +144,26 @@ TEST(Gguf, RejectsBadFilesWithNamedErrors) {
   EXPECT_NE(error_of(overlap).find("overlap"), std::string::npos) << error_of(overlap);
 }
 
+TEST(Gguf, ReadsVersion2AndQ8_0) {
+  // One Q8_0 block: scale 0.5 (f16 0x3800), q = -16..15 -> values -8 .. 7.5.
+  std::vector<uint8_t> block(34);
+  const uint16_t d = 0x3800;
+  std::memcpy(block.data(), &d, 2);
+  for (int j = 0; j < 32; ++j) block[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(j - 16));
+  std::string bytes = serialize_gguf({}, {{"q", {32}, GgmlType::kQ8_0, block.data()}});
+  bytes[4] = 2;  // version 2 has the same layout as 3
+  const GgufFile g = GgufFile::parse(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "v2");
+  EXPECT_EQ(g.version(), 2u);
+  std::vector<float> out(32);
+  g.tensor_to_f32(g.tensors()[0], out.data());
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(out[j], 0.5f * static_cast<float>(j - 16));
+  // A Q8_0 tensor whose first dim is not a multiple of 32 is refused.
+  std::string odd = serialize_gguf({}, {{"q", {32}, GgmlType::kQ8_0, block.data()}});
+  const size_t dim_at = odd.find(std::string("q\x01\0\0\0", 5)) + 5;
+  odd[dim_at] = 16;
+  EXPECT_NE(error_of(odd).find("block"), std::string::npos) << error_of(odd);
+}
+
 TEST(Gguf, ReadsVersion1Stories260K) {
   if (!have_data("models/stories260K-f32.gguf")) GTEST_SKIP() << "no ../shared/data";
   const GgufFile g = GgufFile::open(kData + "/models/stories260K-f32.gguf");
