@@ -105,6 +105,30 @@ void check_tokenizer_fits(const std::optional<Tokenizer>& tok, const ModelConfig
                 origin.c_str(), tok->vocab_size(), static_cast<long long>(c.vocab_size));
 }
 
+// The tensors a config implies, in ParameterSet order, as (HF name, row-major shape):
+// checked against a file BEFORE the parameter buffer is allocated, so a hostile header
+// cannot make the loader allocate (and zero) memory for tensors the file does not hold.
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const ModelConfig& c) {
+  const int64_t C = c.dim, D = c.resolved_head_dim(), H = c.n_heads, K = c.n_kv_heads,
+                F = c.ffn_dim, V = c.vocab_size;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> t = {{"model.embed_tokens.weight", {V, C}}};
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    t.push_back({p + "input_layernorm.weight", {C}});
+    t.push_back({p + "self_attn.q_proj.weight", {H * D, C}});
+    t.push_back({p + "self_attn.k_proj.weight", {K * D, C}});
+    t.push_back({p + "self_attn.v_proj.weight", {K * D, C}});
+    t.push_back({p + "self_attn.o_proj.weight", {C, H * D}});
+    t.push_back({p + "post_attention_layernorm.weight", {C}});
+    t.push_back({p + "mlp.gate_proj.weight", {F, C}});
+    t.push_back({p + "mlp.up_proj.weight", {F, C}});
+    t.push_back({p + "mlp.down_proj.weight", {C, F}});
+  }
+  t.push_back({"model.norm.weight", {C}});
+  if (!c.tied_embeddings) t.push_back({"lm_head.weight", {V, C}});
+  return t;
+}
+
 }  // namespace
 
 std::string gguf_name_from_hf(const std::string& hf) {
@@ -215,22 +239,28 @@ LoadedModel load_gguf_model(const std::string& path) {
   const ModelConfig c = model_config_from_gguf(g);
   std::set<std::string> consumed = {"rope_freqs.weight", "rope_factors_short.weight",
                                     "rope_factors_long.weight"};
-  LoadedModel out{LlamaModel(c), std::nullopt, path};
-  ParameterSet& p = out.model.params;
-  for (const model::ParamEntry& e : p.entries()) {
-    const std::string gname = gguf_name_from_hf(e.name);
+  for (const auto& [hf, shape] : expected_tensors(c)) {
+    const std::string gname = gguf_name_from_hf(hf);
     const GgufTensorInfo* t = g.find_tensor(gname);
     if (!t) throw_error("GGUF '%s': missing tensor '%s'", path.c_str(), gname.c_str());
-    if (t->ne != gguf_ne(e.shape))
+    const std::vector<int64_t> ne(shape.rbegin(), shape.rend());
+    if (t->ne != ne)
       throw_error("GGUF '%s': tensor '%s' has ne %s where the metadata implies %s", path.c_str(),
-                  gname.c_str(), shape_text(t->ne).c_str(), shape_text(gguf_ne(e.shape)).c_str());
-    g.tensor_to_f32(*t, p.data() + e.offset);  // GGUF q/k rows are interleaved, like ours
+                  gname.c_str(), shape_text(t->ne).c_str(), shape_text(ne).c_str());
     consumed.insert(gname);
   }
   for (const auto& t : g.tensors())
     if (!consumed.count(t.name))
       throw_error("GGUF '%s': unexpected tensor '%s' for a LLaMA model", path.c_str(),
                   t.name.c_str());
+  LoadedModel out{LlamaModel(c), std::nullopt, path};
+  ParameterSet& p = out.model.params;
+  for (const model::ParamEntry& e : p.entries()) {  // GGUF q/k rows are interleaved, like ours
+    const GgufTensorInfo* t = g.find_tensor(gguf_name_from_hf(e.name));
+    LONGCTX_CHECK(t && t->ne == gguf_ne(e.shape), "GGUF '%s': tensor for '%s' missing or misshapen",
+                  path.c_str(), e.name.c_str());
+    g.tensor_to_f32(*t, p.data() + e.offset);
+  }
   if (g.find("tokenizer.ggml.tokens")) out.tokenizer = tokenizer_from_gguf(g);
   check_tokenizer_fits(out.tokenizer, c, path);
   return out;
@@ -242,13 +272,25 @@ LoadedModel load_hf_model(const std::string& folder) {
     throw_error("Hugging Face folder '%s' has no config.json", folder.c_str());
   const ModelConfig c = read_hf_config(cfg_path);
   const SafetensorsSet st = SafetensorsSet::open(folder);
+  std::set<std::string> expected;
+  for (const auto& [name, shape] : expected_tensors(c)) {
+    const SafetensorsEntry* t = st.find(name);
+    if (!t) throw_error("Hugging Face folder '%s': missing tensor '%s'", folder.c_str(), name.c_str());
+    if (t->shape != shape)
+      throw_error("Hugging Face folder '%s': tensor '%s' has shape %s where the config implies %s",
+                  folder.c_str(), name.c_str(), shape_text(t->shape).c_str(), shape_text(shape).c_str());
+    expected.insert(name);
+  }
+  for (const std::string& n : st.names())
+    if (!expected.count(n) && !(c.tied_embeddings && n == "lm_head.weight") &&
+        n.find("rotary_emb.inv_freq") == std::string::npos)
+      throw_error("Hugging Face folder '%s': unexpected tensor '%s' for this config",
+                  folder.c_str(), n.c_str());
   LoadedModel out{LlamaModel(c), std::nullopt, folder};
   ParameterSet& p = out.model.params;
   const int64_t rot = rotary_dim(c), hd = c.resolved_head_dim();
   std::vector<float> scratch;
-  std::set<std::string> expected;
   for (const model::ParamEntry& e : p.entries()) {
-    expected.insert(e.name);
     float* dst = p.data() + e.offset;
     const int64_t heads = rope_heads_of(e.name, c);
     if (heads == 0) {
@@ -259,11 +301,6 @@ LoadedModel load_hf_model(const std::string& folder) {
     st.read_f32(e.name, shape_vec(e.shape), scratch.data());
     half_split_to_interleaved(dst, scratch.data(), heads, hd, rot, e.shape[1]);
   }
-  for (const std::string& n : st.names())
-    if (!expected.count(n) && !(c.tied_embeddings && n == "lm_head.weight") &&
-        n.find("rotary_emb.inv_freq") == std::string::npos)
-      throw_error("Hugging Face folder '%s': unexpected tensor '%s' for this config",
-                  folder.c_str(), n.c_str());
   const fs::path tok = fs::path(folder) / "tokenizer.model";
   if (fs::exists(tok)) out.tokenizer = Tokenizer::from_file(tok.string());
   check_tokenizer_fits(out.tokenizer, c, folder);
