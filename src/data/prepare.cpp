@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/threads.h"
 #include "core/timer.h"
 #include "data/indexed_dataset.h"
@@ -20,14 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kTopDocuments = 10;
-
-// SplitMix64: a seeded, platform-independent hash for the per-document split decision.
-uint64_t mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 void add_length(SplitStats& s, int64_t length) {
   if (s.over.empty()) s.over.assign(std::size(kLengthThresholds), 0);

@@ -5,16 +5,10 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace longctx::data {
 namespace {
-
-uint64_t mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Uniform in [0, 1) from a hash; 53 bits.
 double unit(uint64_t h) { return static_cast<double>(h >> 11) * 0x1.0p-53; }
