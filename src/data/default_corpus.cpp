@@ -4,8 +4,10 @@
 #include <deque>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/tokenizer.h"
@@ -53,8 +55,9 @@ std::string run_bible(const std::string& root) {
   return out;
 }
 
-// Drops decoration lines made only of box-drawing characters, dashes or equals signs.
-std::string drop_rule_lines(const std::string& text) {
+// The lines of text (without their '\n') for which keep(line) holds, each ended by '\n'.
+template <typename Keep>
+std::string keep_lines(const std::string& text, Keep keep) {
   std::string out;
   out.reserve(text.size());
   size_t pos = 0;
@@ -62,6 +65,15 @@ std::string drop_rule_lines(const std::string& text) {
     size_t end = text.find('\n', pos);
     if (end == std::string::npos) end = text.size();
     const std::string_view line(text.data() + pos, end - pos);
+    if (keep(line)) out.append(line).push_back('\n');
+    pos = end + 1;
+  }
+  return out;
+}
+
+// Drops decoration lines made only of box-drawing characters, dashes or equals signs.
+std::string drop_rule_lines(const std::string& text) {
+  return keep_lines(text, [](std::string_view line) {
     bool rule = line.size() >= 10;
     for (size_t i = 0; rule && i < line.size();) {
       const unsigned char c = static_cast<unsigned char>(line[i]);
@@ -73,25 +85,16 @@ std::string drop_rule_lines(const std::string& text) {
         rule = false;
       }
     }
-    if (!rule) out.append(line).push_back('\n');
-    pos = end + 1;
-  }
-  return out;
+    return !rule;
+  });
 }
 
 // Drops reStructuredText licence tags (".. SPDX-License-Identifier: ...") that open most
 // kernel documents: boilerplate, and a poor first sentence for retrieval tasks.
 std::string drop_license_lines(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    if (text.compare(pos, 27, ".. SPDX-License-Identifier:") != 0)
-      out.append(text, pos, end - pos).push_back('\n');
-    pos = end + 1;
-  }
+  std::string out = keep_lines(text, [](std::string_view line) {
+    return !line.starts_with(".. SPDX-License-Identifier:");
+  });
   const size_t first = out.find_first_not_of('\n');
   return first == std::string::npos ? out : out.substr(first);
 }
@@ -188,13 +191,6 @@ class CorpusStream {
   InputReport report_;
   int64_t bytes_ = 0, gcide_bytes_ = 0, gcide_chunks_ = 0;
 };
-
-uint64_t mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 }  // namespace
 
