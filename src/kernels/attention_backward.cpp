@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <vector>
 
 #include "core/buffer.h"
@@ -29,10 +28,6 @@ namespace longctx::kernels {
 namespace {
 
 using namespace attention_detail;
-
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct BackwardScratch {
   Buffer<float> kt, vt;  // (D, Bc) key and value tile, transposed
@@ -72,14 +67,6 @@ struct BackwardArgs {
   float q_scale;      // scale * log2(e)
 };
 
-void segment_range(const int32_t* seg, int64_t first, int64_t last, int32_t& lo, int32_t& hi) {
-  lo = hi = seg[first];
-  for (int64_t i = first + 1; i <= last; ++i) {
-    lo = std::min(lo, seg[i]);
-    hi = std::max(hi, seg[i]);
-  }
-}
-
 // Packs the query rows (scaled), dout rows, lse (log2 units) and D_i of one
 // position of group (b, h_kv).
 void pack_query_position(const BackwardArgs& a, int64_t b, int64_t h_kv, int64_t pos) {
@@ -110,7 +97,7 @@ void backward_key_tile(const BackwardArgs& a, BackwardScratch& w, int64_t b, int
   const AttentionGeometry& g = a.g;
   const int64_t D = g.D, Dp = a.Dp, G = g.G, N = lanes();
   const int64_t nk = std::min(kKeyTile, g.T_kv - k0);
-  const int64_t cols = (nk + N - 1) / N * N;
+  const int64_t cols = round_up_lanes(nk);
   const float* k_base = a.k + b * g.kv_batch + h_kv * D;
   const float* v_base = a.v + b * g.kv_batch + h_kv * D;
   for (int64_t j = 0; j < cols; ++j) {
@@ -151,12 +138,7 @@ void backward_key_tile(const BackwardArgs& a, BackwardScratch& w, int64_t b, int
     const bool need_mask = cols > nk || k0 + nk - 1 > a_first || !seg_uniform;
     for (int64_t r = 0; r < rows; ++r) {
       float* prow = w.p.data() + r * kKeyTile;
-      if (need_mask) {
-        const int64_t pos = a_first + r / G;
-        const int64_t visible = std::min(nk, pos - k0 + 1);
-        for (int64_t j = 0; j < cols; ++j)
-          if (j >= visible || (seg && seg[k0 + j] != seg[pos])) prow[j] = kNegInf;
-      }
+      if (need_mask) mask_score_row(prow, cols, k0, nk, a_first + r / G, seg);
       const Vf vl = hn::Set(d, a.pq->lse2[r0 + r]);
       for (int64_t j = 0; j < cols; j += N)
         hn::StoreU(exp2_nonpositive(d, hn::Sub(hn::LoadU(d, prow + j), vl)), d, prow + j);

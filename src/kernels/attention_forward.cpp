@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <memory>
 #include <vector>
 
@@ -26,10 +25,6 @@ namespace longctx::kernels {
 namespace {
 
 using namespace attention_detail;
-
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct ForwardScratch {
   Buffer<float> q;     // (rows, Dp) query rows scaled by scale*log2(e)
@@ -66,15 +61,6 @@ struct ForwardArgs {
   int64_t block_pos;   // query positions per block
   float q_scale;       // scale * log2(e)
 };
-
-// min/max of seg[first..last] (inclusive).
-void segment_range(const int32_t* seg, int64_t first, int64_t last, int32_t& lo, int32_t& hi) {
-  lo = hi = seg[first];
-  for (int64_t i = first + 1; i <= last; ++i) {
-    lo = std::min(lo, seg[i]);
-    hi = std::max(hi, seg[i]);
-  }
-}
 
 // Online-softmax update of one row for one key tile: s (cols) holds scores in
 // log2 units (-inf where masked) and becomes the probabilities exp2(s - m_new);
@@ -125,7 +111,7 @@ void pack_key_tile(const ForwardArgs& a, int64_t b, int64_t h_kv, int64_t k0, fl
 
 void forward_block(const ForwardArgs& a, ForwardScratch& w, int64_t b, int64_t h_kv, int64_t qb) {
   const AttentionGeometry& g = a.g;
-  const int64_t D = g.D, Dp = a.Dp, G = g.G, N = lanes();
+  const int64_t D = g.D, Dp = a.Dp, G = g.G;
   const int64_t p0 = qb * a.block_pos;
   const int64_t np = std::min(a.block_pos, g.T_q - p0);
   const int64_t rows = np * G;
@@ -151,7 +137,7 @@ void forward_block(const ForwardArgs& a, ForwardScratch& w, int64_t b, int64_t h
   for (int64_t k0 = 0; k0 <= a_last; k0 += kKeyTile) {
     // Keys past the block's last query are invisible to all its rows.
     const int64_t nk = std::min(kKeyTile, a_last - k0 + 1);
-    const int64_t cols = (nk + N - 1) / N * N;
+    const int64_t cols = round_up_lanes(nk);
     bool seg_uniform = true;
     if (seg) {
       int32_t lo, hi;
@@ -168,12 +154,7 @@ void forward_block(const ForwardArgs& a, ForwardScratch& w, int64_t b, int64_t h
     const bool need_mask = cols > nk || k0 + nk - 1 > a_first || !seg_uniform;
     for (int64_t r = 0; r < rows; ++r) {
       float* srow = w.s.data() + r * kKeyTile;
-      if (need_mask) {
-        const int64_t pos = a_first + r / G;
-        const int64_t visible = std::min(nk, pos - k0 + 1);  // causal limit within the tile
-        for (int64_t j = 0; j < cols; ++j)
-          if (j >= visible || (seg && seg[k0 + j] != seg[pos])) srow[j] = kNegInf;
-      }
+      if (need_mask) mask_score_row(srow, cols, k0, nk, a_first + r / G, seg);
       softmax_update_row(srow, cols, w.o.data() + r * Dp, Dp, w.m[r], w.l[r]);
     }
     // O (rows, Dp) += P (rows, cols) * V (cols, Dp)

@@ -9,10 +9,14 @@
 // so the same kernel computes Q K^T (A = Q rows, B = K^T), P V (A = P rows,
 // B = V rows) and P^T dO (A = P read down its columns, B = dO rows).
 // B and C rows are contiguous with cols a multiple of the lane count.
+// Also the pieces both kernels share around the products: the log2-unit
+// constants, segment ranges and the causal/segment mask of a score row.
 #pragma once
 #include <hwy/highway.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 
 namespace longctx::kernels::attention_detail {
 
@@ -24,6 +28,12 @@ using Vf = hn::Vec<Df>;
 constexpr int64_t kKeyTile = 128;
 // Query rows per tile: positions x the query heads of one kv group (Br).
 constexpr int64_t kQueryRowsTarget = 128;
+
+// Scores are kept in log2 units (q pre-scaled by scale*log2(e)) so the
+// exponentials are exp2; ln2 converts back.
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 inline int64_t lanes() { return static_cast<int64_t>(hn::Lanes(Df())); }
 inline int64_t round_up_lanes(int64_t n) {
@@ -97,6 +107,26 @@ inline void tile_product(float* c, int64_t ldc, int64_t rows, int64_t cols, cons
   for (; col + 2 * N <= cols; col += 2 * N)
     product_strip<2>(c + col, ldc, rows, a, a_rs, a_ss, b + col, ldb, steps, accumulate);
   if (col < cols) product_strip<1>(c + col, ldc, rows, a, a_rs, a_ss, b + col, ldb, steps, accumulate);
+}
+
+// min/max of seg[first..last] (inclusive).
+inline void segment_range(const int32_t* seg, int64_t first, int64_t last, int32_t& lo,
+                          int32_t& hi) {
+  lo = hi = seg[first];
+  for (int64_t i = first + 1; i <= last; ++i) {
+    lo = std::min(lo, seg[i]);
+    hi = std::max(hi, seg[i]);
+  }
+}
+
+// Sets to -inf the scores row (cols) of the query at absolute position pos against
+// keys k0 .. k0+cols, of which the first nk exist: keys after pos (causal), the
+// padding past nk, and with seg (T_kv segment ids, or null) keys of another segment.
+inline void mask_score_row(float* row, int64_t cols, int64_t k0, int64_t nk, int64_t pos,
+                           const int32_t* seg) {
+  const int64_t visible = std::min(nk, pos - k0 + 1);  // causal limit within the tile
+  for (int64_t j = 0; j < cols; ++j)
+    if (j >= visible || (seg && seg[k0 + j] != seg[pos])) row[j] = kNegInf;
 }
 
 // 2^x lane-wise for x <= ~0 (softmax arguments); x < -126 (and -inf) gives 0.
