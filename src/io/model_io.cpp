@@ -1,5 +1,6 @@
 #include "io/model_io.h"
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -129,6 +130,48 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const
   return t;
 }
 
+// Row r of each head's interleaved layout is row (r % 2) * rot_dim/2 + r/2 of the half-split
+// layout (rows past rot_dim stay put). Copies whole rows of `cols` floats, either way.
+void permute_rope_rows(float* out, const float* in, int64_t n_heads, int64_t head_dim,
+                       int64_t rot_dim, int64_t cols, bool to_half_split) {
+  const int64_t half = rot_dim / 2;
+  const size_t row_bytes = static_cast<size_t>(cols) * sizeof(float);
+  for (int64_t h = 0; h < n_heads; ++h) {
+    const float* src = in + h * head_dim * cols;
+    float* dst = out + h * head_dim * cols;
+    for (int64_t r = 0; r < head_dim; ++r) {
+      const int64_t split = r < rot_dim ? (r % 2) * half + r / 2 : r;
+      if (to_half_split) std::memcpy(dst + split * cols, src + r * cols, row_bytes);
+      else std::memcpy(dst + r * cols, src + split * cols, row_bytes);
+    }
+  }
+}
+
+// The optional RoPE tensors of a GGUF (llama.cpp names), paired with their GgufRope fields.
+constexpr const char* kRopeTensorNames[] = {"rope_freqs.weight", "rope_factors_short.weight",
+                                            "rope_factors_long.weight"};
+std::array<std::pair<const char*, std::vector<float>*>, 3> rope_tensors(rope::GgufRope& gr) {
+  return {{{kRopeTensorNames[0], &gr.rope_freqs},
+           {kRopeTensorNames[1], &gr.rope_factors_short},
+           {kRopeTensorNames[2], &gr.rope_factors_long}}};
+}
+
+// `what` names the save in the error, e.g. "saving GGUF 'x.gguf'".
+void check_save_dtype(DType dtype, const std::string& what) {
+  LONGCTX_CHECK(dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16,
+                "%s: dtype %s (f32, f16 or bf16)", what.c_str(), dtype_name(dtype));
+}
+
+// n floats of src converted to f16 or bf16 (dtype) in a new buffer appended to `keep`,
+// which owns it until the file is written.
+const uint16_t* narrowed_copy(DType dtype, const float* src, size_t n,
+                              std::vector<std::vector<uint16_t>>& keep) {
+  auto& buf = keep.emplace_back(n);
+  if (dtype == DType::kF16) f32_array_to_f16(buf.data(), src, n);
+  else f32_array_to_bf16(buf.data(), src, n);
+  return buf.data();
+}
+
 }  // namespace
 
 std::string gguf_name_from_hf(const std::string& hf) {
@@ -155,28 +198,12 @@ std::string hf_name_from_gguf(const std::string& gg) {
 
 void interleaved_to_half_split(float* out, const float* in, int64_t n_heads, int64_t head_dim,
                                int64_t rot_dim, int64_t cols) {
-  const int64_t half = rot_dim / 2;
-  for (int64_t h = 0; h < n_heads; ++h) {
-    const float* src = in + h * head_dim * cols;
-    float* dst = out + h * head_dim * cols;
-    for (int64_t r = 0; r < head_dim; ++r) {
-      const int64_t to = r < rot_dim ? (r % 2) * half + r / 2 : r;
-      std::memcpy(dst + to * cols, src + r * cols, static_cast<size_t>(cols) * 4);
-    }
-  }
+  permute_rope_rows(out, in, n_heads, head_dim, rot_dim, cols, /*to_half_split=*/true);
 }
 
 void half_split_to_interleaved(float* out, const float* in, int64_t n_heads, int64_t head_dim,
                                int64_t rot_dim, int64_t cols) {
-  const int64_t half = rot_dim / 2;
-  for (int64_t h = 0; h < n_heads; ++h) {
-    const float* src = in + h * head_dim * cols;
-    float* dst = out + h * head_dim * cols;
-    for (int64_t r = 0; r < head_dim; ++r) {
-      const int64_t from = r < rot_dim ? (r % 2) * half + r / 2 : r;
-      std::memcpy(dst + r * cols, src + from * cols, static_cast<size_t>(cols) * 4);
-    }
-  }
+  permute_rope_rows(out, in, n_heads, head_dim, rot_dim, cols, /*to_half_split=*/false);
 }
 
 ModelFormat detect_model_format(const std::string& path) {
@@ -219,9 +246,7 @@ ModelConfig model_config_from_gguf(const GgufFile& g) {
 
   rope::GgufRope gr;
   gr.kv = to_rope_kv(g);
-  for (auto [tname, dest] : {std::pair{"rope_freqs.weight", &gr.rope_freqs},
-                             std::pair{"rope_factors_short.weight", &gr.rope_factors_short},
-                             std::pair{"rope_factors_long.weight", &gr.rope_factors_long}})
+  for (auto [tname, dest] : rope_tensors(gr))
     if (const GgufTensorInfo* t = g.find_tensor(tname)) *dest = gguf_tensor_f32(g, *t);
   try {
     const int64_t hd = c.head_dim > 0 ? c.head_dim : (c.n_heads > 0 ? c.dim / c.n_heads : 0);
@@ -237,8 +262,7 @@ ModelConfig model_config_from_gguf(const GgufFile& g) {
 LoadedModel load_gguf_model(const std::string& path) {
   const GgufFile g = GgufFile::open(path);
   const ModelConfig c = model_config_from_gguf(g);
-  std::set<std::string> consumed = {"rope_freqs.weight", "rope_factors_short.weight",
-                                    "rope_factors_long.weight"};
+  std::set<std::string> consumed(std::begin(kRopeTensorNames), std::end(kRopeTensorNames));
   for (const auto& [hf, shape] : expected_tensors(c)) {
     const std::string gname = gguf_name_from_hf(hf);
     const GgufTensorInfo* t = g.find_tensor(gname);
@@ -309,8 +333,7 @@ LoadedModel load_hf_model(const std::string& folder) {
 
 void save_gguf_model(const LlamaModel& m, const Tokenizer* tok, const std::string& path,
                      DType dtype) {
-  LONGCTX_CHECK(dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16,
-                "saving GGUF '%s': dtype %s (f32, f16 or bf16)", path.c_str(), dtype_name(dtype));
+  check_save_dtype(dtype, "saving GGUF '" + path + "'");
   const ModelConfig& c = m.config;
   GgufMetadata md;
   auto u32 = [&](const std::string& k, int64_t v) {
@@ -346,17 +369,12 @@ void save_gguf_model(const LlamaModel& m, const Tokenizer* tok, const std::strin
   m.params.for_each([&](const model::ParamEntry& e, const float* ptr) {
     GgufWriteTensor t{gguf_name_from_hf(e.name), gguf_ne(e.shape), GgmlType::kF32, ptr};
     if (dtype != DType::kF32 && e.shape.ndim >= 2) {
-      auto& buf = narrow.emplace_back(static_cast<size_t>(e.shape.numel()));
-      if (dtype == DType::kF16) f32_array_to_f16(buf.data(), ptr, buf.size());
-      else f32_array_to_bf16(buf.data(), ptr, buf.size());
       t.type = dtype == DType::kF16 ? GgmlType::kF16 : GgmlType::kBF16;
-      t.data = buf.data();
+      t.data = narrowed_copy(dtype, ptr, static_cast<size_t>(e.shape.numel()), narrow);
     }
     tensors.push_back(std::move(t));
   });
-  for (auto [name, vec] : {std::pair{"rope_freqs.weight", &gr.rope_freqs},
-                           std::pair{"rope_factors_short.weight", &gr.rope_factors_short},
-                           std::pair{"rope_factors_long.weight", &gr.rope_factors_long}})
+  for (auto [name, vec] : rope_tensors(gr))
     if (!vec->empty())
       tensors.push_back({name, {static_cast<int64_t>(vec->size())}, GgmlType::kF32, vec->data()});
   write_gguf(path, md, tensors);
@@ -364,8 +382,7 @@ void save_gguf_model(const LlamaModel& m, const Tokenizer* tok, const std::strin
 
 void save_hf_model(const LlamaModel& m, const Tokenizer* tok, const std::string& folder,
                    DType dtype) {
-  LONGCTX_CHECK(dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16,
-                "saving '%s': dtype %s (f32, f16 or bf16)", folder.c_str(), dtype_name(dtype));
+  check_save_dtype(dtype, "saving '" + folder + "'");
   const ModelConfig& c = m.config;
   fs::create_directories(folder);
   HfConfigExtras x;
@@ -396,11 +413,8 @@ void save_hf_model(const LlamaModel& m, const Tokenizer* tok, const std::string&
     }
     SafetensorsWriteTensor t{e.name, DType::kF32, shape_vec(e.shape), ptr};
     if (dtype != DType::kF32) {
-      auto& buf = narrow.emplace_back(static_cast<size_t>(e.shape.numel()));
-      if (dtype == DType::kF16) f32_array_to_f16(buf.data(), ptr, buf.size());
-      else f32_array_to_bf16(buf.data(), ptr, buf.size());
       t.dtype = dtype;
-      t.data = buf.data();
+      t.data = narrowed_copy(dtype, ptr, static_cast<size_t>(e.shape.numel()), narrow);
     }
     tensors.push_back(std::move(t));
   });
