@@ -9,14 +9,13 @@
 #include <sys/wait.h>
 
 #include "io/gguf.h"
+#include "io/stories_fixture.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kData = LONGCTX_SHARED_DATA;
-const std::string kStories = kData + "/models/stories260K-f32.gguf";
-const std::string kStoriesText =
-    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+using longctx::test_fixtures::kStories;
+using longctx::test_fixtures::kStoriesText;
 
 struct RunResult {
   int status = -1;

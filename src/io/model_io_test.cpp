@@ -12,6 +12,7 @@
 #include "io/gguf.h"
 #include "io/model_io.h"
 #include "io/safetensors.h"
+#include "io/stories_fixture.h"
 #include "model/inference.h"
 #include "model/sampling.h"
 #include "rope/rope_spec.h"
@@ -20,10 +21,9 @@ namespace longctx::io {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kData = LONGCTX_SHARED_DATA;
-const std::string kStories = kData + "/models/stories260K-f32.gguf";
-const std::string kStoriesText =
-    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+using longctx::test_fixtures::kData;
+using longctx::test_fixtures::kStories;
+using longctx::test_fixtures::kStoriesText;
 
 fs::path temp_dir(const std::string& name) {
   fs::path p = fs::temp_directory_path() / ("longctx_io_test_" + std::to_string(::getpid())) / name;
