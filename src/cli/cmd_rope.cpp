@@ -74,6 +74,13 @@ void write_json(const std::string& path, const json& j) {
 std::string label(const RopeSpec& s) { return rope::format_rope_spec(s); }
 
 // Distances 0..max on a grid fine enough for the oscillations (<= ~4000 points) plus probes.
+// A series with only its legend name set; the data and style are filled in after.
+PlotSeries named_series(std::string name) {
+  PlotSeries p;
+  p.name = std::move(name);
+  return p;
+}
+
 std::vector<double> distance_grid(int64_t max_distance, const std::vector<double>& probes) {
   std::vector<double> d;
   const int64_t step = std::max<int64_t>(1, max_distance / 4000);
@@ -101,7 +108,7 @@ void run_show(const CommonOptions& o, int64_t context) {
   for (const RopeSpec& s : specs) {
     const auto f = rope::rope_frequencies(s, o.head_dim, context);
     tables.push_back(f);
-    PlotSeries series{label(s)};
+    PlotSeries series = named_series(label(s));
     json js = {{"spec", label(s)}, {"attention_factor", f.attention_factor}, {"pairs", json::array()}};
     for (size_t p = 0; p < f.theta.size(); ++p) {
       const double wl = f.theta[p] > 0 ? 2 * kPi / f.theta[p] : INFINITY;
@@ -156,7 +163,7 @@ void run_decay(const CommonOptions& o, int64_t max_distance, const std::vector<d
   json j = {{"head_dim", o.head_dim}, {"specs", json::array()}};
   for (const RopeSpec& s : specs) {
     const auto f = rope::rope_frequencies(s, o.head_dim, max_distance);
-    PlotSeries ps{label(s)}, pb{label(s)};
+    PlotSeries ps = named_series(label(s)), pb = named_series(label(s));
     std::vector<double> sc, bd;
     for (double D : grid) {
       sc.push_back(rope::decay_score(f, o.head_dim, D));
@@ -238,7 +245,7 @@ void run_granularity(const CommonOptions& o, int64_t max_distance, uint64_t seed
   size_t k = 0;
   for (const RopeSpec& s : specs) {
     const std::string color = palette[k++ % 10];
-    PlotSeries ps{label(s)};
+    PlotSeries ps = named_series(label(s));
     ps.color = color;
     ps.markers = true;
     for (int d = 16; d <= 8192; d *= 2) {
@@ -253,7 +260,7 @@ void run_granularity(const CommonOptions& o, int64_t max_distance, uint64_t seed
     const auto f = rope::rope_frequencies(s, o.head_dim, max_distance);
     const double c = rope::granularity_cd(f, o.head_dim);
     const rope::AngleStats st = rope::position_angle_stats(f, x, max_distance);
-    PlotSeries pa{label(s)};
+    PlotSeries pa = named_series(label(s));
     pa.color = color;
     for (int64_t D = 1; D <= max_distance; D = D < 64 ? D + 1 : D + D / 64) {
       pa.x.push_back(double(D));
@@ -298,7 +305,7 @@ void run_spiral(const CommonOptions& o, int pair_j, int64_t positions, uint64_t 
     plot.equal_aspect = true;
     plot.width = 760;
     plot.height = 640;
-    PlotSeries path{"trajectory"}, start{"position 0"};
+    PlotSeries path = named_series("trajectory"), start = named_series("position 0");
     start.markers = true, start.line = false, start.color = "#d62728";
     for (int64_t m = 0; m < positions; ++m) {
       const double re0 = traj[3 * m], im0 = traj[3 * m + 1], rej = traj[3 * m + 2];
