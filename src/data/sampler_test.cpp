@@ -92,7 +92,9 @@ TEST(Sampler, PaddedHoldsOneDocumentPerSequence) {
         const int32_t expect = p == 0 ? kBos : p == framed - 1 ? kEos : token(d, p - 1);
         ASSERT_EQ(seq.inputs[i], real ? expect : kPad);
         ASSERT_EQ(seq.segment_ids[i], real ? 0 : -1);
-        if (p + 1 >= framed) ASSERT_EQ(seq.targets[i], -1);
+        if (p + 1 >= framed) {
+          ASSERT_EQ(seq.targets[i], -1);
+        }
       }
     }
   }
@@ -149,8 +151,11 @@ TEST(Sampler, RanksSeeDisjointDocumentsCoveringAll) {
     Sequence seq;
     for (int k = 0; k < 40; ++k) {
       s.next(seq);
-      for (int32_t t : seq.inputs)
-        if (t >= 10) ASSERT_TRUE(mine.count(t / 100000)) << "rank " << rank;
+      for (int32_t t : seq.inputs) {
+        if (t >= 10) {
+          ASSERT_TRUE(mine.count(t / 100000)) << "rank " << rank;
+        }
+      }
     }
     for (int64_t d : mine) EXPECT_TRUE(seen.insert(d).second) << "document " << d << " twice";
   }

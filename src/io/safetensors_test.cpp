@@ -46,9 +46,15 @@ TEST(Safetensors, RoundTripAllDtypes) {
   ASSERT_EQ(hd.entries.size(), 3u);
   EXPECT_EQ(hd.metadata.at("format"), "pt");
   for (const auto& e : hd.entries) {
-    if (e.name == "a") EXPECT_EQ(std::memcmp(e.data, a.data(), 24), 0);
-    if (e.name == "h") EXPECT_EQ(std::memcmp(e.data, h.data(), 12), 0);
-    if (e.name == "b") EXPECT_EQ(e.shape, (std::vector<int64_t>{3, 2}));
+    if (e.name == "a") {
+      EXPECT_EQ(std::memcmp(e.data, a.data(), 24), 0);
+    }
+    if (e.name == "h") {
+      EXPECT_EQ(std::memcmp(e.data, h.data(), 12), 0);
+    }
+    if (e.name == "b") {
+      EXPECT_EQ(e.shape, (std::vector<int64_t>{3, 2}));
+    }
   }
 }
 

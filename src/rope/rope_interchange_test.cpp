@@ -218,12 +218,15 @@ TEST(RopeGguf, RoundTripsEveryExpressibleKind) {
     const RopeSpec spec = parse_rope_spec(t);
     const GgufRope g = rope_to_gguf(spec, head_dim, 32768);
     const RopeSpec back = rope_from_gguf(g, head_dim);
-    if (spec.kind != RopeKind::kNtk) EXPECT_EQ(back.kind, spec.kind) << t << " -> " << format_rope_spec(back);
+    if (spec.kind != RopeKind::kNtk) {
+      EXPECT_EQ(back.kind, spec.kind) << t << " -> " << format_rope_spec(back);
+    }
     // float32 tensors (llama3, longrope lists) limit the agreement to ~1e-7.
     expect_same_table(spec, back, head_dim, 1e-6);
-    if (spec.kind == RopeKind::kLlama3)
+    if (spec.kind == RopeKind::kLlama3) {
       for (const char* k : {"factor", "low_freq_factor", "high_freq_factor", "original"})
         EXPECT_NEAR(rope_param(back, k), rope_param(spec, k), 1e-9 * rope_param(spec, k)) << t << " " << k;
+    }
   }
   // The contract overload (kv + rope_freqs pointer) reads Llama 3 too.
   const GgufRope g = rope_to_gguf(parse_rope_spec("llama3:base=500000"), 128, 131072);

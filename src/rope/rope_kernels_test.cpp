@@ -51,8 +51,9 @@ TEST(RopeKernels, EveryKindIsRelativeAndAdjoint) {
       }
     }
     // Unrotated tail (partial rotary) passes through unchanged.
-    if (spec.partial_rotary < 1)
+    if (spec.partial_rotary < 1) {
       for (int i = 2 * static_cast<int>(freqs.theta.size()); i < head_dim; ++i) EXPECT_EQ(qr[5 * head_dim + i], q[i]);
+    }
     // Adjoint: <R x, y> == <x, R^T y>.
     std::vector<float> y(qs.size()), rty(qs.size());
     for (auto& v : y) v = normal(rng);
