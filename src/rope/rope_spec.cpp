@@ -292,7 +292,10 @@ std::string format_rope_spec(const RopeSpec& spec) {
   if (spec.partial_rotary != 1.0) items.push_back("partial=" + format_double(spec.partial_rotary));
   auto list = [](const char* key, const std::vector<double>& v) {
     std::string s = std::string(key) + "=";
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? ";" : "") + format_double(v[i]);
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i) s += ";";
+      s += format_double(v[i]);
+    }
     return s;
   };
   if (!spec.short_factor.empty()) items.push_back(list("short", spec.short_factor));
