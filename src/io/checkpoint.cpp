@@ -75,7 +75,7 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointSave& s)
                 "save_checkpoint: give both AdamW moments or neither");
   fs::create_directories(run_dir);
   const fs::path final_dir = fs::path(run_dir) / checkpoint_name(s.step);
-  const fs::path tmp = fs::path(run_dir) / ("." + checkpoint_name(s.step) + ".tmp");
+  const fs::path tmp = fs::path(run_dir) / (std::string(".").append(checkpoint_name(s.step)).append(".tmp"));
   fs::remove_all(tmp);
   fs::create_directories(tmp);
 
@@ -107,7 +107,7 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointSave& s)
 
   // Replace an existing checkpoint of the same step: move it aside first (a directory
   // cannot be renamed over a non-empty one), then drop it once the new one is in place.
-  const fs::path old = fs::path(run_dir) / ("." + checkpoint_name(s.step) + ".old");
+  const fs::path old = fs::path(run_dir) / (std::string(".").append(checkpoint_name(s.step)).append(".old"));
   if (fs::exists(final_dir)) {
     fs::remove_all(old);
     fs::rename(final_dir, old);
