@@ -1,9 +1,18 @@
 // `longctx generate --model <gguf|hf folder> --prompt "..." [--greedy] --max-tokens N`:
 // a minimal KV-cache decode (prefill the prompt, then one token at a time) that
 // prints the continuation. Stops at EOS, --max-tokens or the model's context.
+// `--token-ids 1,403,...` feeds ids as given instead of a text prompt; `--dump-probs FILE`
+// writes the next-token distribution after every prompt position as JSON (for comparing
+// against other engines, e.g. llama.cpp in experiments/llamacpp_check).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/registry.h"
 #include "core/error.h"
@@ -15,13 +24,57 @@ namespace longctx::cli {
 namespace {
 
 struct GenerateOptions {
-  std::string model, prompt, tokenizer;
+  std::string model, prompt, tokenizer, token_ids, dump_probs;
   bool greedy = false, no_bos = false, ids = false;
   int64_t max_tokens = 128;
   float temperature = 1.0f, top_p = 1.0f;
   int64_t top_k = 0;
   uint64_t seed = 0;
 };
+
+// "1,403 407" -> ids; each must index the vocabulary (vocab_size entries).
+std::vector<int32_t> parse_token_ids(const std::string& text, int64_t vocab_size) {
+  std::string spaced = text;
+  for (char& c : spaced)
+    if (c == ',') c = ' ';
+  std::istringstream in(spaced);
+  std::vector<int32_t> ids;
+  std::string word;
+  while (in >> word) {
+    char* end = nullptr;
+    const long long v = std::strtoll(word.c_str(), &end, 10);
+    LONGCTX_CHECK(end && *end == '\0' && v >= 0 && v < vocab_size,
+                  "--token-ids: '%s' is not a token id in [0, %lld)", word.c_str(),
+                  static_cast<long long>(vocab_size));
+    ids.push_back(static_cast<int32_t>(v));
+  }
+  return ids;
+}
+
+// Runs the prompt one token at a time; writes {engine, model, ids, vocab_size, probs} to
+// path, probs[i] (V) = softmax (in double) of the logits after ids[0..i]. Leaves the last
+// position's logits in `logits` (V) so generation can continue from there.
+void dump_prompt_probs(const model::LlamaModel& m, model::KVCache& cache,
+                       const std::vector<int32_t>& prompt, const GenerateOptions& o,
+                       float* logits) {
+  const int64_t vocab = m.config.vocab_size;
+  nlohmann::json probs = nlohmann::json::array();
+  for (const int32_t id : prompt) {
+    model::forward_tokens(m, cache, &id, 1, logits);
+    double max_logit = logits[0];
+    for (int64_t t = 1; t < vocab; ++t) max_logit = std::max(max_logit, double(logits[t]));
+    std::vector<double> p(static_cast<size_t>(vocab));
+    double sum = 0.0;
+    for (int64_t t = 0; t < vocab; ++t) sum += p[t] = std::exp(double(logits[t]) - max_logit);
+    for (double& v : p) v /= sum;
+    probs.push_back(std::move(p));
+  }
+  const nlohmann::json doc = {{"engine", "longctx"}, {"model", o.model}, {"ids", prompt},
+                              {"vocab_size", vocab}, {"probs", std::move(probs)}};
+  std::ofstream out(o.dump_probs);
+  out << doc.dump() << '\n';
+  LONGCTX_CHECK(out.good(), "--dump-probs: cannot write '%s'", o.dump_probs.c_str());
+}
 
 void run_generate(const GenerateOptions& o) {
   io::LoadedModel lm = io::load_model(o.model);
@@ -30,7 +83,10 @@ void run_generate(const GenerateOptions& o) {
                 "--model '%s' carries no tokenizer; pass --tokenizer <file.model>", o.model.c_str());
   const io::Tokenizer& tok = *lm.tokenizer;
   const model::LlamaModel& m = lm.model;
-  std::vector<int32_t> prompt = tok.encode(o.prompt, !o.no_bos);
+  LONGCTX_CHECK(o.token_ids.empty() || o.prompt.empty(), "--token-ids and --prompt exclude each other");
+  std::vector<int32_t> prompt = o.token_ids.empty()
+                                    ? tok.encode(o.prompt, !o.no_bos)
+                                    : parse_token_ids(o.token_ids, m.config.vocab_size);
   LONGCTX_CHECK(!prompt.empty(), "--prompt: empty prompt and --no-bos leave nothing to start from");
   const int64_t capacity = m.config.max_seq_len;
   LONGCTX_CHECK(static_cast<int64_t>(prompt.size()) < capacity,
@@ -49,7 +105,10 @@ void run_generate(const GenerateOptions& o) {
   model::Sampler sampler(sp);
   model::KVCache cache(m.config, capacity);
   std::vector<float> logits(static_cast<size_t>(m.config.vocab_size));
-  model::forward_tokens(m, cache, prompt.data(), static_cast<int64_t>(prompt.size()), logits.data());
+  if (o.dump_probs.empty())
+    model::forward_tokens(m, cache, prompt.data(), static_cast<int64_t>(prompt.size()), logits.data());
+  else
+    dump_prompt_probs(m, cache, prompt, o, logits.data());
   std::vector<int32_t> out;
   std::string printed;
   for (int64_t i = 0; i < o.max_tokens; ++i) {
@@ -88,6 +147,10 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--seed", o.seed, "Sampling seed")->capture_default_str();
   cmd->add_flag("--no-bos", o.no_bos, "Do not prepend BOS");
   cmd->add_flag("--ids", o.ids, "Print token ids instead of text");
+  cmd->add_option("--token-ids", o.token_ids,
+                  "Prompt as token ids ('1,403,...'; used as given, BOS not added) instead of --prompt");
+  cmd->add_option("--dump-probs", o.dump_probs,
+                  "Write the next-token probabilities after each prompt position to this JSON file");
   cmd->callback([] { run_generate(o); });
 }
 
