@@ -2,13 +2,18 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <sys/wait.h>
 
 #include "io/gguf.h"
+#include "io/tokenizer.h"
 #include "io/stories_fixture.h"
 
 namespace {
@@ -103,6 +108,44 @@ TEST(IoCli, BadInputIsAnErrorNotACrash) {
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("--dtype"), std::string::npos) << r.output;
   }
+}
+
+}  // namespace
+
+namespace {
+
+// The probabilities `generate --dump-probs` writes (the llama.cpp comparison's input) are
+// proper distributions, one per fed id, and on the model's own greedy text their argmax
+// is the next token everywhere.
+TEST(IoCli, DumpProbsFollowsGreedyText) {
+  if (!fs::exists(kStories)) GTEST_SKIP() << "no ../shared/data";
+  const std::string tok_path = std::string(LONGCTX_SHARED_DATA) + "/models/stories260K-tok512.model";
+  const auto tok = longctx::io::Tokenizer::from_file(tok_path);
+  const std::vector<int32_t> ids = tok.encode(kStoriesText, /*add_bos=*/true);
+  std::string list;
+  for (int32_t id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+  const fs::path out = temp_dir() / "probs.json";
+  RunResult r = run("generate --model " + kStories + " --token-ids " + list +
+                    " --max-tokens 0 --dump-probs " + out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream in(out);
+  const nlohmann::json doc = nlohmann::json::parse(in);
+  const auto& probs = doc.at("probs");
+  ASSERT_EQ(probs.size(), ids.size());
+  for (size_t i = 0; i < probs.size(); ++i) {
+    const std::vector<double> p = probs[i].get<std::vector<double>>();
+    ASSERT_EQ(p.size(), 512u);
+    double sum = 0.0;
+    for (double v : p) sum += v;
+    EXPECT_NEAR(sum, 1.0, 1e-9) << "position " << i;  // softmax in double
+    if (i + 1 < ids.size()) {
+      const auto argmax = std::max_element(p.begin(), p.end()) - p.begin();
+      EXPECT_EQ(argmax, ids[i + 1]) << "position " << i;
+    }
+  }
+  r = run("generate --model " + kStories + " --token-ids 1,99999 --dump-probs " + out.string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("--token-ids"), std::string::npos) << r.output;
 }
 
 }  // namespace
