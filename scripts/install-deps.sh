@@ -19,7 +19,7 @@ done
 packages=(
   build-essential cmake pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
-  libopenblas-dev libblis-dev libhwy-dev
+  libopenblas-dev libopenblas-openmp-dev libblis-dev libhwy-dev
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libsentencepiece-dev sentencepiece
   zlib1g-dev
