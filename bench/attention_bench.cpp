@@ -2,8 +2,10 @@
 // forward and backward with causal FLOP counts (forward 2*T^2*D*H: QK^T and PV
 // are 2*T^2*D each per head, halved by causality; backward 2.5x the forward).
 //
-// Usage: attention_bench                 (the two reference configurations)
-//        attention_bench T H Hkv D [reps] [threads]
+// Usage: attention_bench [--target NAME] [--json out.jsonl]   (the two reference configurations)
+//        attention_bench [--target NAME] [--json out.jsonl] T H Hkv D [reps] [threads]
+// --target pins the SIMD target (AVX3, AVX2, SCALAR, ... as `longctx info` lists them);
+// --json appends one line per configuration with the machine's platform facts.
 //
 // Measured 2026-11-27 on the 2-core AVX2+FMA build machine (AMD EPYC VM,
 // Release, -march=native, tiles of 128 query rows x 128 keys), while other
@@ -19,11 +21,18 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/threads.h"
 #include "core/timer.h"
 #include "kernels/attention.h"
+#include "kernels/platform.h"
+#include "kernels/simd.h"
 
 namespace {
 
@@ -40,7 +49,7 @@ struct Config {
   int H, Hkv, D;
 };
 
-void run(const Config& c, int reps) {
+nlohmann::json run(const Config& c, int reps) {
   longctx::kernels::AttentionShape s;
   s.B = 1;
   s.T_q = s.T_kv = c.T;
@@ -78,21 +87,66 @@ void run(const Config& c, int reps) {
               flops_f / best_f * 1e-9, best_b, flops_b / best_b * 1e-9);
   std::printf("  per CPU-second (all threads): forward %.1f GFLOP/s, backward %.1f GFLOP/s\n",
               flops_f / cpu_f * 1e-9, flops_b / cpu_b * 1e-9);
+  return {{"bench", "attention"}, {"T", c.T}, {"H", c.H}, {"Hkv", c.Hkv}, {"D", c.D},
+          {"reps", reps}, {"threads", longctx::num_threads()},
+          {"forward_s_best", best_f}, {"backward_s_best", best_b},
+          {"forward_gflops", flops_f / best_f * 1e-9}, {"backward_gflops", flops_b / best_b * 1e-9},
+          {"forward_gflops_per_cpu_s", flops_f / cpu_f * 1e-9},
+          {"backward_gflops_per_cpu_s", flops_b / cpu_b * 1e-9},
+          {"platform", longctx::kernels::platform_json()}};
+}
+
+// --target NAME -> the target bit, or an error listing the runnable ones.
+int64_t target_by_name(const std::string& name) {
+  std::string known;
+  for (int64_t t : longctx::kernels::simd_runnable_targets()) {
+    if (longctx::kernels::simd_target_name(t) == name) return t;
+    known += " " + longctx::kernels::simd_target_name(t);
+  }
+  LONGCTX_CHECK(false, "attention_bench: --target %s is not runnable here (runnable:%s)",
+                name.c_str(), known.c_str());
+  return 0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  int reps = 3;
-  if (argc >= 5) {
-    const Config c{std::atoll(argv[1]), std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4])};
-    if (argc >= 6) reps = std::atoi(argv[5]);
-    longctx::set_num_threads(argc >= 7 ? std::atoi(argv[6]) : 0);
-    run(c, reps);
-    return 0;
+int main(int argc, char** argv) try {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string json_path;
+  std::unique_ptr<longctx::kernels::ScopedSimdTarget> pin;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if ((args[i] == "--target" || args[i] == "--json") && i + 1 < args.size()) {
+      if (args[i] == "--target")
+        pin = std::make_unique<longctx::kernels::ScopedSimdTarget>(target_by_name(args[++i]));
+      else
+        json_path = args[++i];
+    } else {
+      positional.push_back(args[i]);
+    }
   }
-  longctx::set_num_threads(0);
-  run({4096, 8, 4, 32}, reps);
-  run({2048, 12, 4, 64}, reps);
+  int reps = 3;
+  std::vector<Config> configs{{4096, 8, 4, 32}, {2048, 12, 4, 64}};
+  int threads = 0;
+  if (positional.size() >= 4) {
+    configs = {{std::atoll(positional[0].c_str()), std::atoi(positional[1].c_str()),
+                std::atoi(positional[2].c_str()), std::atoi(positional[3].c_str())}};
+    if (positional.size() >= 5) reps = std::atoi(positional[4].c_str());
+    if (positional.size() >= 6) threads = std::atoi(positional[5].c_str());
+  }
+  longctx::set_num_threads(threads);
+  std::printf("SIMD target %s\n", longctx::kernels::simd_target_name(
+                                      longctx::kernels::simd_dispatched_target()).c_str());
+  std::ofstream json_out;
+  if (!json_path.empty()) json_out.open(json_path, std::ios::app);
+  for (const Config& c : configs) {
+    const nlohmann::json r = run(c, reps);
+    if (json_out.is_open()) json_out << r.dump() << '\n';
+  }
+  LONGCTX_CHECK(json_path.empty() || json_out.good(), "attention_bench: cannot write --json '%s'",
+                json_path.c_str());
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "attention_bench: %s\n", e.what());
+  return 1;
 }

@@ -12,9 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "matmul_peak.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "kernels/platform.h"
+#include "matmul_peak.h"
 
 using namespace longctx;
 
@@ -69,7 +70,8 @@ int main(int argc, char** argv) {
     }
     std::printf("peak (best square): %.1f GFLOP/s with %d threads\n", peak, threads);
     nlohmann::json out = {{"bench", "matmul_peak"}, {"threads", threads},
-                          {"peak_gflops", peak}, {"results", rows}};
+                          {"peak_gflops", peak}, {"results", rows},
+                          {"platform", longctx::kernels::platform_json()}};
     std::printf("%s\n", out.dump().c_str());
     if (!json_path.empty()) {
       std::ofstream f(json_path);

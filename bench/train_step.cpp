@@ -29,6 +29,7 @@
 #include "core/threads.h"
 #include "core/timer.h"
 #include "kernels/adamw.h"
+#include "kernels/platform.h"
 #include "matmul_peak.h"
 #include "model/config.h"
 #include "model/llama.h"
@@ -132,7 +133,8 @@ json run_one(const Options& o, int64_t T) {
             {"peak_gflops_after", peak_after}, {"mfu", flops_tok * tok_s / 1e9 / peak},
             {"mfu_best", flops_tok * double(N) / step_best / 1e9 / peak},
             {"loss_first", loss_first}, {"loss_last", loss_last},
-            {"workspace_bytes", ws.bytes()}, {"peak_rss_bytes", rss}};
+            {"workspace_bytes", ws.bytes()}, {"peak_rss_bytes", rss},
+            {"platform", kernels::platform_json()}};
   if (o.breakdown) {
     const bench::StepBreakdown b = bench::measure_step_breakdown(cfg, o.batch, T, o.recompute);
     const double fb = median(fb_times);

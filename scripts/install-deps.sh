@@ -3,16 +3,19 @@
 # Idempotent; fails loudly. Options:
 #   --corpus  also the Debian text packages the built-in default corpus is made from
 #   --bench   also the peers used by bench/ (PyTorch)
+#   --clang   also clang and its OpenMP runtime (the `clang` CMake preset)
 set -euo pipefail
 
 want_corpus=0
 want_bench=0
+want_clang=0
 for arg in "$@"; do
   case "$arg" in
     --corpus) want_corpus=1 ;;
     --bench) want_bench=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *) echo "install-deps.sh: unknown option '$arg' (known: --corpus, --bench)" >&2; exit 2 ;;
+    --clang) want_clang=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --corpus, --bench, --clang)" >&2; exit 2 ;;
   esac
 done
 
@@ -29,6 +32,9 @@ if [ "$want_corpus" = 1 ]; then
 fi
 if [ "$want_bench" = 1 ]; then
   packages+=(python3-torch python3-numpy)
+fi
+if [ "$want_clang" = 1 ]; then
+  packages+=(clang libomp-14-dev)
 fi
 
 missing=()

@@ -123,7 +123,10 @@ TEST(IoCli, DumpProbsFollowsGreedyText) {
   const auto tok = longctx::io::Tokenizer::from_file(tok_path);
   const std::vector<int32_t> ids = tok.encode(kStoriesText, /*add_bos=*/true);
   std::string list;
-  for (int32_t id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+  for (int32_t id : ids) {
+    if (!list.empty()) list += ',';  // (not "" + std::string&&: GCC 12's false -Wrestrict)
+    list += std::to_string(id);
+  }
   const fs::path out = temp_dir() / "probs.json";
   RunResult r = run("generate --model " + kStories + " --token-ids " + list +
                     " --max-tokens 0 --dump-probs " + out.string());

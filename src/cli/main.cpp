@@ -11,7 +11,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"longctx: long-context LLaMA toolkit (RoPE ABF and peers, training, evaluation)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "longctx 0.1.0");
+  app.set_version_flag("--version", "longctx " LONGCTX_VERSION);
   int threads = 0;
   app.add_option("--threads", threads, "Threads for OpenMP and BLAS (0 = all cores)");
   app.parse_complete_callback([&] { longctx::set_num_threads(threads); });

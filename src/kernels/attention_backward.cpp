@@ -24,10 +24,21 @@
 #include "kernels/attention_geometry.h"
 #include "kernels/attention_tiles.h"
 
-namespace longctx::kernels {
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/attention_backward.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include "kernels/attention_tiles-inl.h"
+
+// Compiled once per SIMD target; the public entry point below dispatches to the
+// best target this CPU runs (kernels/simd.h).
+HWY_BEFORE_NAMESPACE();
+namespace longctx::kernels::HWY_NAMESPACE {
 namespace {
 
 using namespace attention_detail;
+using namespace attention_simd;
 
 struct BackwardScratch {
   Buffer<float> kt, vt;  // (D, Bc) key and value tile, transposed
@@ -185,9 +196,9 @@ int tile_owner(int64_t kt, int nt) {
 
 }  // namespace
 
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
-                        const float* lse, const float* q, const float* k, const float* v,
-                        const AttentionShape& shape, const int32_t* segment_ids) {
+void attention_backward_target(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                               const float* lse, const float* q, const float* k, const float* v,
+                               const AttentionShape& shape, const int32_t* segment_ids) {
   BackwardArgs a;
   a.g = attention_detail::make_attention_geometry(shape, "attention_backward");
   LONGCTX_CHECK(dq && dk && dv && dout && out && lse && q && k && v,
@@ -248,4 +259,19 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   }
 }
 
+}  // namespace longctx::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace longctx::kernels {
+
+HWY_EXPORT(attention_backward_target);
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                        const float* lse, const float* q, const float* k, const float* v,
+                        const AttentionShape& shape, const int32_t* segment_ids) {
+  HWY_DYNAMIC_DISPATCH(attention_backward_target)(dq, dk, dv, dout, out, lse, q, k, v, shape, segment_ids);
+}
+
 }  // namespace longctx::kernels
+#endif  // HWY_ONCE

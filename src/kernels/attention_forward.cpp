@@ -21,10 +21,21 @@
 #include "kernels/attention_geometry.h"
 #include "kernels/attention_tiles.h"
 
-namespace longctx::kernels {
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/attention_forward.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include "kernels/attention_tiles-inl.h"
+
+// Compiled once per SIMD target; the public entry point below dispatches to the
+// best target this CPU runs (kernels/simd.h).
+HWY_BEFORE_NAMESPACE();
+namespace longctx::kernels::HWY_NAMESPACE {
 namespace {
 
 using namespace attention_detail;
+using namespace attention_simd;
 
 struct ForwardScratch {
   Buffer<float> q;     // (rows, Dp) query rows scaled by scale*log2(e)
@@ -175,8 +186,8 @@ void forward_block(const ForwardArgs& a, ForwardScratch& w, int64_t b, int64_t h
 
 }  // namespace
 
-void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const AttentionShape& shape, const int32_t* segment_ids) {
+void attention_forward_target(float* out, float* lse, const float* q, const float* k, const float* v,
+                              const AttentionShape& shape, const int32_t* segment_ids) {
   ForwardArgs a;
   a.g = attention_detail::make_attention_geometry(shape, "attention_forward");
   LONGCTX_CHECK(out && q && k && v, "attention_forward: out, q, k and v must not be null");
@@ -232,4 +243,18 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   }
 }
 
+}  // namespace longctx::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace longctx::kernels {
+
+HWY_EXPORT(attention_forward_target);
+
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const AttentionShape& shape, const int32_t* segment_ids) {
+  HWY_DYNAMIC_DISPATCH(attention_forward_target)(out, lse, q, k, v, shape, segment_ids);
+}
+
 }  // namespace longctx::kernels
+#endif  // HWY_ONCE

@@ -15,6 +15,7 @@
 #include "kernels/attention.h"
 #include "kernels/attention_reference.h"
 #include "kernels/testing.h"
+#include "kernels/simd_testing.h"
 
 namespace longctx::kernels {
 namespace {
@@ -139,6 +140,10 @@ std::string describe(const Case& c) {
                    static_cast<long long>(c.stride_pad), static_cast<int>(c.segments), c.scale);
 }
 
+// Runs once per compiled SIMD target this CPU supports (simd_testing.h).
+class AttentionSimd : public longctx::kernels::PerSimdTarget {};
+LONGCTX_INSTANTIATE_PER_SIMD_TARGET(AttentionSimd);
+
 // Odd shapes: T = 1, T not a multiple of the 128-key tile or the 128-row query
 // block, GQA ratios 1..8,
 // head_dim 8..64 and one (12) that is not a multiple of the SIMD width,
@@ -159,7 +164,7 @@ const Case kCases[] = {
     {1, 70, 8000, 2, 1, 32},  // long key range: 125 key tiles per query row
 };
 
-TEST(Attention, MatchesDoubleReference) {
+TEST_P(AttentionSimd, MatchesDoubleReference) {
   uint64_t seed = 100;
   for (const Case& c : kCases) {
     SCOPED_TRACE(describe(c));
@@ -188,7 +193,7 @@ TEST(Attention, MatchesDoubleReference) {
   }
 }
 
-TEST(Attention, ForwardWithoutLseGivesSameOutput) {
+TEST_P(AttentionSimd, ForwardWithoutLseGivesSameOutput) {
   const Case c{2, 67, 67, 4, 2, 32, 0, Segments::kContiguous};
   const Data d = make_data(c, 7);
   const Grads g = run_kernels(c, d);
@@ -255,7 +260,7 @@ TEST(Attention, ReferenceUniformScoresGiveMeanOfVisibleValues) {
 
 // Same inputs and thread count: bit-identical outputs. Forward, dk and dv are
 // independent of the thread count too; dq may differ in rounding only.
-TEST(Attention, DeterministicAcrossRunsAndThreads) {
+TEST_P(AttentionSimd, DeterministicAcrossRunsAndThreads) {
   const Case c{2, 300, 300, 8, 2, 32, 0, Segments::kContiguous};
   const Data d = make_data(c, 11);
   set_num_threads(2);

@@ -9,13 +9,63 @@
 #include <cmath>
 #include <vector>
 
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cross_entropy.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
 #include "core/buffer.h"
 #include "core/error.h"
 #include "kernels/cross_entropy_chunk.h"
 #include "kernels/matmul.h"
-#include "kernels/vec_math.h"
+#include "kernels/vec_math-inl.h"
 
+// The per-row softmax is compiled once per SIMD target and dispatched at run time.
+HWY_BEFORE_NAMESPACE();
+namespace longctx::kernels::HWY_NAMESPACE {
+namespace {
+
+// Turns one row of logits (V) into probabilities scaled by dscale (if dscale != 0;
+// otherwise leaves exp values) and returns -log p(target).
+double softmax_row(float* row, int64_t V, int32_t target, float dscale, bool want_grad) {
+  const float mx = vec::max_value(row, V);
+  const double lt = static_cast<double>(row[target]);
+  const double z = vec::exp_shift_sum(row, V, mx);
+  const double loss = std::log(z) + static_cast<double>(mx) - lt;
+  if (want_grad) {
+    const float k = static_cast<float>(static_cast<double>(dscale) / z);
+    for (int64_t v = 0; v < V; ++v) row[v] *= k;
+    row[target] -= dscale;
+  }
+  return loss;
+}
+
+}  // namespace
+
+// Rows (nr, V) of logits -> row_loss (nr) = -log p(target), and with want_grad the rows
+// become dlogits = dscale * (softmax - onehot); ignored rows give loss 0 (and zero rows).
+void softmax_rows_target(float* logits, double* row_loss, const int32_t* targets, int64_t nr,
+                         int64_t V, float dscale, bool want_grad) {
+#pragma omp parallel for schedule(static) if (nr * V > (1 << 15))
+  for (int64_t r = 0; r < nr; ++r) {
+    float* row = logits + r * V;
+    const int32_t t = targets[r];
+    if (t == kIgnoreIndex) {
+      row_loss[r] = 0.0;
+      if (want_grad) std::fill(row, row + V, 0.0f);
+    } else {
+      row_loss[r] = softmax_row(row, V, t, dscale, want_grad);
+    }
+  }
+}
+
+}  // namespace longctx::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
 namespace longctx::kernels {
+
+HWY_EXPORT(softmax_rows_target);
 
 int64_t lm_head_chunk_rows(int64_t N, int64_t V, int64_t chunk) {
   LONGCTX_CHECK(chunk >= 0, "lm_head cross-entropy: chunk must be >= 0 (0 = automatic), got %ld",
@@ -38,21 +88,6 @@ void check_targets(const int32_t* targets, int64_t N, int64_t V) {
                   targets[n], static_cast<long>(n), static_cast<long>(V), kIgnoreIndex);
 }
 
-// Turns one row of logits (V) into probabilities scaled by dscale (if dscale != 0;
-// otherwise leaves exp values) and returns -log p(target).
-double softmax_row(float* row, int64_t V, int32_t target, float dscale, bool want_grad) {
-  const float mx = vec::max_value(row, V);
-  const double lt = static_cast<double>(row[target]);
-  const double z = vec::exp_shift_sum(row, V, mx);
-  const double loss = std::log(z) + static_cast<double>(mx) - lt;
-  if (want_grad) {
-    const float k = static_cast<float>(static_cast<double>(dscale) / z);
-    for (int64_t v = 0; v < V; ++v) row[v] *= k;
-    row[target] -= dscale;
-  }
-  return loss;
-}
-
 // losses (N) or null; dx/dw null for the forward only.
 LossSum run_chunks(float* losses, float* dx, float* dw, const float* x, const float* w,
                    const int32_t* targets, int64_t N, int64_t C, int64_t V, float grad_scale,
@@ -69,17 +104,8 @@ LossSum run_chunks(float* losses, float* dx, float* dw, const float* x, const fl
   for (int64_t n0 = 0; n0 < N; n0 += rows) {
     const int64_t nr = std::min(rows, N - n0);
     matmul_forward(logits.data(), x + n0 * C, w, nr, C, V);
-#pragma omp parallel for schedule(static) if (nr * V > (1 << 15))
-    for (int64_t r = 0; r < nr; ++r) {
-      float* row = logits.data() + r * V;
-      const int32_t t = targets[n0 + r];
-      if (t == kIgnoreIndex) {
-        row_loss[static_cast<size_t>(r)] = 0.0;
-        if (want_grad) std::fill(row, row + V, 0.0f);
-      } else {
-        row_loss[static_cast<size_t>(r)] = softmax_row(row, V, t, grad_scale, want_grad);
-      }
-    }
+    HWY_DYNAMIC_DISPATCH(softmax_rows_target)(logits.data(), row_loss.data(), targets + n0, nr, V,
+                                              grad_scale, want_grad);
     for (int64_t r = 0; r < nr; ++r) {
       const double l = row_loss[static_cast<size_t>(r)];
       if (losses) losses[n0 + r] = static_cast<float>(l);
@@ -114,3 +140,4 @@ void lm_head_logits(float* logits, const float* x, const float* w, int64_t N, in
 }
 
 }  // namespace longctx::kernels
+#endif  // HWY_ONCE

@@ -11,6 +11,7 @@
 #include "kernels/cross_entropy_chunk.h"
 #include "kernels/reference.h"
 #include "kernels/testing.h"
+#include "kernels/simd_testing.h"
 
 namespace longctx::kernels {
 namespace {
@@ -24,11 +25,15 @@ std::vector<int32_t> make_targets(int64_t N, int64_t V, uint64_t seed) {
   return t;
 }
 
+// Runs once per compiled SIMD target this CPU supports (simd_testing.h).
+class CrossEntropySimd : public longctx::kernels::PerSimdTarget {};
+LONGCTX_INSTANTIATE_PER_SIMD_TARGET(CrossEntropySimd);
+
 struct CeCase {
   int64_t N, C, V, chunk;
 };
 
-TEST(CrossEntropy, MatchesReferenceAcrossShapesAndChunks) {
+TEST_P(CrossEntropySimd, MatchesReferenceAcrossShapesAndChunks) {
   const CeCase cases[] = {{1, 13, 7, 0},  {7, 13, 37, 1},   {7, 13, 37, 3}, {7, 13, 37, 100},
                           {33, 16, 1000, 8}, {33, 16, 1000, 0}, {2, 5, 1, 1}};
   for (const auto& c : cases) {
@@ -89,7 +94,7 @@ TEST(CrossEntropy, ReferenceGradientMatchesFiniteDifferences) {
 }
 
 // Logits of +-1000 overflow a naive exp; the max-shifted softmax stays exact.
-TEST(CrossEntropy, StableForLargeLogits) {
+TEST_P(CrossEntropySimd, StableForLargeLogits) {
   const int64_t N = 3, C = 4, V = 9;
   auto x = testing::random_normal<float>(N * C, 12, 300.0);
   auto w = testing::random_normal<float>(V * C, 13);
@@ -107,7 +112,7 @@ TEST(CrossEntropy, StableForLargeLogits) {
   EXPECT_LT(testing::max_rel_error(dw, rdw), 1e-4);
 }
 
-TEST(CrossEntropy, DeterministicAcrossRuns) {
+TEST_P(CrossEntropySimd, DeterministicAcrossRuns) {
   const int64_t N = 50, C = 32, V = 300;
   auto x = testing::random_normal<float>(N * C, 14);
   auto w = testing::random_normal<float>(V * C, 15);

@@ -9,13 +9,18 @@
 #include "kernels/adamw.h"
 #include "kernels/reference.h"
 #include "kernels/testing.h"
+#include "kernels/simd_testing.h"
 
 namespace longctx::kernels {
 namespace {
 
+// Runs once per compiled SIMD target this CPU supports (simd_testing.h).
+class ElementwiseSimd : public longctx::kernels::PerSimdTarget {};
+LONGCTX_INSTANTIATE_PER_SIMD_TARGET(ElementwiseSimd);
+
 using testing::convert;
 
-TEST(Elementwise, ResidualAddScaleMatchReference) {
+TEST_P(ElementwiseSimd, ResidualAddScaleMatchReference) {
   for (int64_t n : {1, 7, 100003}) {  // the last crosses the OpenMP threshold
     auto a = testing::random_normal<float>(n, 1), b = testing::random_normal<float>(n, 2);
     std::vector<float> out(n);
@@ -35,7 +40,7 @@ TEST(Elementwise, ResidualAddScaleMatchReference) {
   }
 }
 
-TEST(Elementwise, SumSquaresInDoubleAndThreadCountIndependent) {
+TEST_P(ElementwiseSimd, SumSquaresInDoubleAndThreadCountIndependent) {
   const int64_t n = 300001;  // several 32768-element blocks plus a tail
   auto x = testing::random_normal<float>(n, 3, 10.0);
   auto xd = convert<double>(x);

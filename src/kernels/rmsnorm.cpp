@@ -1,15 +1,23 @@
+// RMSNorm, compiled once per SIMD target (Highway foreach_target) and dispatched
+// at run time to the best one this CPU runs (kernels/simd.h).
 #include "kernels/rmsnorm.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "kernels/vec_math.h"
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/rmsnorm.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
 
-namespace longctx::kernels {
+#include "kernels/vec_math-inl.h"
 
-void rmsnorm_forward(float* out, float* rstd, const float* x, const float* weight, int64_t N,
-                     int64_t C, float eps) {
+HWY_BEFORE_NAMESPACE();
+namespace longctx::kernels::HWY_NAMESPACE {
+
+void rmsnorm_forward_target(float* out, float* rstd, const float* x, const float* weight,
+                            int64_t N, int64_t C, float eps) {
 #pragma omp parallel for schedule(static) if (N * C > (1 << 15))
   for (int64_t n = 0; n < N; ++n) {
     const float* xr = x + n * C;
@@ -22,9 +30,9 @@ void rmsnorm_forward(float* out, float* rstd, const float* x, const float* weigh
 }
 
 // dx_j = r (w_j g_j - x_j r^2 mean_i(g_i w_i x_i)); dweight_j += sum_n g_nj x_nj r_n.
-void rmsnorm_backward(float* dx, float* dweight, const float* dout, const float* x,
-                      const float* weight, const float* rstd, int64_t N, int64_t C,
-                      bool accumulate) {
+void rmsnorm_backward_target(float* dx, float* dweight, const float* dout, const float* x,
+                             const float* weight, const float* rstd, int64_t N, int64_t C,
+                             bool accumulate) {
   const bool par = N * C > (1 << 15);
 #pragma omp parallel if (par)
   {
@@ -62,4 +70,26 @@ void rmsnorm_backward(float* dx, float* dweight, const float* dout, const float*
   }
 }
 
+}  // namespace longctx::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace longctx::kernels {
+
+HWY_EXPORT(rmsnorm_forward_target);
+HWY_EXPORT(rmsnorm_backward_target);
+
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* weight, int64_t N,
+                     int64_t C, float eps) {
+  HWY_DYNAMIC_DISPATCH(rmsnorm_forward_target)(out, rstd, x, weight, N, C, eps);
+}
+
+void rmsnorm_backward(float* dx, float* dweight, const float* dout, const float* x,
+                      const float* weight, const float* rstd, int64_t N, int64_t C,
+                      bool accumulate) {
+  HWY_DYNAMIC_DISPATCH(rmsnorm_backward_target)(dx, dweight, dout, x, weight, rstd, N, C,
+                                                accumulate);
+}
+
 }  // namespace longctx::kernels
+#endif  // HWY_ONCE

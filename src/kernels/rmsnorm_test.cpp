@@ -8,18 +8,23 @@
 #include "core/threads.h"
 #include "kernels/reference.h"
 #include "kernels/testing.h"
+#include "kernels/simd_testing.h"
 
 namespace longctx::kernels {
 namespace {
 
 using testing::convert;
 
+// Runs once per compiled SIMD target this CPU supports (simd_testing.h).
+class RmsNormSimd : public longctx::kernels::PerSimdTarget {};
+LONGCTX_INSTANTIATE_PER_SIMD_TARGET(RmsNormSimd);
+
 struct Case {
   int64_t N, C;
 };
 const Case kCases[] = {{1, 1}, {1, 13}, {7, 13}, {33, 64}, {130, 257}};
 
-TEST(RmsNorm, ForwardBackwardMatchReference) {
+TEST_P(RmsNormSimd, ForwardBackwardMatchReference) {
   const float eps = 1e-5f;
   for (const auto& [N, C] : kCases) {
     SCOPED_TRACE(::testing::Message() << "N=" << N << " C=" << C);
@@ -83,7 +88,7 @@ TEST(RmsNorm, ReferenceBackwardMatchesFiniteDifferences) {
   EXPECT_LT(testing::max_abs_diff(dw, fd_w), 1e-7);
 }
 
-TEST(RmsNorm, BackwardIdenticalAcrossThreadCountsAndRuns) {
+TEST_P(RmsNormSimd, BackwardIdenticalAcrossThreadCountsAndRuns) {
   const int64_t N = 300, C = 300;
   auto x = testing::random_normal<float>(N * C, 30);
   auto w = testing::random_normal<float>(C, 31);

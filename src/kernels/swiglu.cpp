@@ -1,12 +1,19 @@
+// SwiGLU, compiled once per SIMD target and dispatched at run time (kernels/simd.h).
 #include "kernels/swiglu.h"
 
 #include <vector>
 
-#include "kernels/vec_math.h"
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/swiglu.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
 
-namespace longctx::kernels {
+#include "kernels/vec_math-inl.h"
 
-void swiglu_forward(float* out, const float* gate_up, int64_t N, int64_t H) {
+HWY_BEFORE_NAMESPACE();
+namespace longctx::kernels::HWY_NAMESPACE {
+
+void swiglu_forward_target(float* out, const float* gate_up, int64_t N, int64_t H) {
 #pragma omp parallel if (N * H > (1 << 15))
   {
     std::vector<float> sig(static_cast<size_t>(H));  // (H) sigmoid(gate) of the current row
@@ -22,8 +29,8 @@ void swiglu_forward(float* out, const float* gate_up, int64_t N, int64_t H) {
 }
 
 // d gate = dout * up * s * (1 + g (1 - s)); d up = dout * g * s, with s = sigmoid(g).
-void swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int64_t N,
-                     int64_t H) {
+void swiglu_backward_target(float* dgate_up, const float* dout, const float* gate_up, int64_t N,
+                            int64_t H) {
 #pragma omp parallel if (N * H > (1 << 15))
   {
     std::vector<float> sig(static_cast<size_t>(H));
@@ -44,4 +51,23 @@ void swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, i
   }
 }
 
+}  // namespace longctx::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace longctx::kernels {
+
+HWY_EXPORT(swiglu_forward_target);
+HWY_EXPORT(swiglu_backward_target);
+
+void swiglu_forward(float* out, const float* gate_up, int64_t N, int64_t H) {
+  HWY_DYNAMIC_DISPATCH(swiglu_forward_target)(out, gate_up, N, H);
+}
+
+void swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int64_t N,
+                     int64_t H) {
+  HWY_DYNAMIC_DISPATCH(swiglu_backward_target)(dgate_up, dout, gate_up, N, H);
+}
+
 }  // namespace longctx::kernels
+#endif  // HWY_ONCE

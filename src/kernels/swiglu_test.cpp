@@ -6,13 +6,18 @@
 
 #include "kernels/reference.h"
 #include "kernels/testing.h"
+#include "kernels/simd_testing.h"
 
 namespace longctx::kernels {
 namespace {
 
+// Runs once per compiled SIMD target this CPU supports (simd_testing.h).
+class SwiGluSimd : public longctx::kernels::PerSimdTarget {};
+LONGCTX_INSTANTIATE_PER_SIMD_TARGET(SwiGluSimd);
+
 using testing::convert;
 
-TEST(SwiGlu, ForwardBackwardMatchReference) {
+TEST_P(SwiGluSimd, ForwardBackwardMatchReference) {
   struct Case {
     int64_t N, H;
   };
@@ -33,7 +38,7 @@ TEST(SwiGlu, ForwardBackwardMatchReference) {
 }
 
 // Saturated gates: no NaN/Inf; silu(-200) = 0, silu(200) = 200.
-TEST(SwiGlu, ExtremeGatesStayFinite) {
+TEST_P(SwiGluSimd, ExtremeGatesStayFinite) {
   const int64_t H = 16;
   std::vector<float> gu(2 * H), out(H), dgu(2 * H), dout(H, 1.0f);
   for (int64_t h = 0; h < H; ++h) {

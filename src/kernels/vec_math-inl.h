@@ -1,8 +1,20 @@
-// Small SIMD building blocks for the kernels' hot loops, through Highway with
-// static dispatch (the target the file is compiled for; -march=native by
-// default). Every reduction walks the array in one fixed order with a fixed
-// lane layout, so results are bit-identical from run to run.
-#pragma once
+// Small SIMD building blocks for the kernels' hot loops, compiled once per
+// Highway target: a kernel file that includes this after <hwy/foreach_target.h>
+// gets one copy per target in longctx::kernels::HWY_NAMESPACE::vec and picks the
+// best one at run time (see simd.h). Every reduction walks the array in one
+// fixed order with a fixed lane layout, so results are bit-identical from run
+// to run on one machine (the lane count, and so the rounding, differs between
+// targets).
+//
+// Per-target include guard (Highway's -inl.h pattern): the body is compiled
+// again for every target foreach_target.h re-includes the kernel file for.
+#if defined(LONGCTX_KERNELS_VEC_MATH_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LONGCTX_KERNELS_VEC_MATH_INL_H_
+#undef LONGCTX_KERNELS_VEC_MATH_INL_H_
+#else
+#define LONGCTX_KERNELS_VEC_MATH_INL_H_
+#endif
+
 #include <hwy/highway.h>
 #include <hwy/contrib/math/math-inl.h>
 
@@ -10,7 +22,8 @@
 #include <cmath>
 #include <cstdint>
 
-namespace longctx::kernels::vec {
+HWY_BEFORE_NAMESPACE();
+namespace longctx::kernels::HWY_NAMESPACE::vec {
 
 namespace hn = hwy::HWY_NAMESPACE;
 
@@ -86,4 +99,7 @@ inline void sigmoid(float* sig, const float* g, int64_t n) {
   for (; i < n; ++i) sig[i] = 1.0f / (1.0f + std::exp(std::min(-g[i], 88.0f)));
 }
 
-}  // namespace longctx::kernels::vec
+}  // namespace longctx::kernels::HWY_NAMESPACE::vec
+HWY_AFTER_NAMESPACE();
+
+#endif  // per-target include guard

@@ -1,0 +1,135 @@
+// Internal to the attention kernels: the register-blocked tile products and
+// the vector exp2 that the tiled forward and backward are built from, compiled
+// once per Highway target (per-target include guard, Highway's -inl.h pattern):
+// attention_forward.cpp and attention_backward.cpp include this after
+// <hwy/foreach_target.h> and dispatch to the best target at run time. The lane
+// count (4 to 16 floats; 1 for the scalar target) is the target's.
+//
+// Every product has the one form
+//   C[r][c] (= or +=) sum_s A(r, s) * B[s][c]     (r < rows, c < cols, s < steps)
+// with A read through two strides (a_rs between rows r, a_ss between steps s),
+// so the same kernel computes Q K^T (A = Q rows, B = K^T), P V (A = P rows,
+// B = V rows) and P^T dO (A = P read down its columns, B = dO rows).
+// B and C rows are contiguous with cols a multiple of the lane count.
+#if defined(LONGCTX_KERNELS_ATTENTION_TILES_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LONGCTX_KERNELS_ATTENTION_TILES_INL_H_
+#undef LONGCTX_KERNELS_ATTENTION_TILES_INL_H_
+#else
+#define LONGCTX_KERNELS_ATTENTION_TILES_INL_H_
+#endif
+
+#include <hwy/highway.h>
+
+#include <cstdint>
+
+#include "kernels/attention_tiles.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace longctx::kernels::HWY_NAMESPACE::attention_simd {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using Df = hn::ScalableTag<float>;
+using Vf = hn::Vec<Df>;
+
+inline int64_t lanes() { return static_cast<int64_t>(hn::Lanes(Df())); }
+inline int64_t round_up_lanes(int64_t n) {
+  const int64_t L = lanes();
+  return (n + L - 1) / L * L;
+}
+
+// One R x (C*lanes) block of C, held in registers for the whole step loop.
+template <int R, int C>
+HWY_INLINE void product_block(float* HWY_RESTRICT c, int64_t ldc, const float* HWY_RESTRICT a,
+                              int64_t a_rs, int64_t a_ss, const float* HWY_RESTRICT b,
+                              int64_t ldb, int64_t steps, bool accumulate) {
+  const Df d;
+  const int64_t N = lanes();
+  Vf acc[R][C];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < C; ++j) acc[r][j] = accumulate ? hn::LoadU(d, c + r * ldc + j * N) : hn::Zero(d);
+  }
+  for (int64_t s = 0; s < steps; ++s) {
+    const float* HWY_RESTRICT bs = b + s * ldb;
+    Vf bv[C];
+#pragma GCC unroll 4
+    for (int j = 0; j < C; ++j) bv[j] = hn::LoadU(d, bs + j * N);
+    const float* HWY_RESTRICT as = a + s * a_ss;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const Vf av = hn::Set(d, as[r * a_rs]);
+#pragma GCC unroll 4
+      for (int j = 0; j < C; ++j) acc[r][j] = hn::MulAdd(av, bv[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < C; ++j) hn::StoreU(acc[r][j], d, c + r * ldc + j * N);
+  }
+}
+
+// All rows of one column strip of C (C*lanes columns wide): blocks of 6 rows
+// (12 accumulators + 2 B vectors + 1 broadcast = 15 of AVX2's 16 registers;
+// AVX-512 has 32, but wider vectors already fill the 128-key tile in 4 strips),
+// then the 1..5 leftover rows.
+template <int C>
+HWY_INLINE void product_strip(float* c, int64_t ldc, int64_t rows, const float* a, int64_t a_rs,
+                              int64_t a_ss, const float* b, int64_t ldb, int64_t steps,
+                              bool accumulate) {
+  constexpr int kRows = 6;
+  int64_t r = 0;
+  for (; r + kRows <= rows; r += kRows)
+    product_block<kRows, C>(c + r * ldc, ldc, a + r * a_rs, a_rs, a_ss, b, ldb, steps, accumulate);
+  float* cr = c + r * ldc;
+  const float* ar = a + r * a_rs;
+  switch (rows - r) {
+    case 5: product_block<5, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    case 4: product_block<4, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    case 3: product_block<3, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    case 2: product_block<2, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    case 1: product_block<1, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    default: break;
+  }
+}
+
+// C (rows, cols; row stride ldc) = or += A * B as described at the top.
+// cols must be a multiple of lanes().
+inline void tile_product(float* c, int64_t ldc, int64_t rows, int64_t cols, const float* a,
+                         int64_t a_rs, int64_t a_ss, const float* b, int64_t ldb, int64_t steps,
+                         bool accumulate) {
+  const int64_t N = lanes();
+  int64_t col = 0;
+  for (; col + 2 * N <= cols; col += 2 * N)
+    product_strip<2>(c + col, ldc, rows, a, a_rs, a_ss, b + col, ldb, steps, accumulate);
+  if (col < cols) product_strip<1>(c + col, ldc, rows, a, a_rs, a_ss, b + col, ldb, steps, accumulate);
+}
+
+// 2^x lane-wise for x <= ~0 (softmax arguments); x < -126 (and -inf) gives 0.
+// Range reduction x = n + f, |f| <= 1/2, then 2^f = e^(f ln2) by its degree-7
+// Taylor polynomial (relative error < 1e-8 before rounding, i.e. float-exact
+// up to ~1 ulp), scaled by 2^n built in the exponent field.
+HWY_INLINE Vf exp2_nonpositive(Df d, Vf x) {
+  const hn::RebindToSigned<Df> di;
+  const Vf lower = hn::Set(d, -126.0f);
+  const Vf xc = hn::Max(x, lower);
+  const auto n = hn::NearestInt(xc);
+  const Vf f = hn::Sub(xc, hn::ConvertTo(d, n));
+  const Vf t = hn::Mul(f, hn::Set(d, 0.693147180559945309f));  // f ln2, |t| <= 0.347
+  Vf p = hn::Set(d, 1.0f / 5040.0f);
+  p = hn::MulAdd(p, t, hn::Set(d, 1.0f / 720.0f));
+  p = hn::MulAdd(p, t, hn::Set(d, 1.0f / 120.0f));
+  p = hn::MulAdd(p, t, hn::Set(d, 1.0f / 24.0f));
+  p = hn::MulAdd(p, t, hn::Set(d, 1.0f / 6.0f));
+  p = hn::MulAdd(p, t, hn::Set(d, 0.5f));
+  p = hn::MulAdd(p, t, hn::Set(d, 1.0f));
+  p = hn::MulAdd(p, t, hn::Set(d, 1.0f));
+  const Vf scale = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(n, hn::Set(di, 127))));
+  return hn::IfThenElseZero(hn::Ge(x, lower), hn::Mul(p, scale));
+}
+
+}  // namespace longctx::kernels::HWY_NAMESPACE::attention_simd
+HWY_AFTER_NAMESPACE();
+
+#endif  // per-target include guard
