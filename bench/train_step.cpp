@@ -28,12 +28,13 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "core/timer.h"
-#include "kernels/adamw.h"
 #include "matmul_peak.h"
 #include "model/config.h"
 #include "model/llama.h"
 #include "model/parameters.h"
 #include "step_breakdown.h"
+#include "train/flops.h"
+#include "train/optimizer.h"
 
 using namespace longctx;
 using nlohmann::json;
@@ -51,14 +52,6 @@ struct Options {
   std::string json_path;
 };
 
-double model_flops_per_token(const model::ModelConfig& c, int64_t T) {
-  const double C = double(c.dim), D = double(c.resolved_head_dim());
-  const double qkv = double(c.n_heads + 2 * c.n_kv_heads) * D * C;
-  const double per_layer = qkv + double(c.n_heads) * D * C + 3.0 * double(c.ffn_dim) * C;
-  const double weights = double(c.n_layers) * per_layer + double(c.vocab_size) * C;
-  return 6.0 * weights + 6.0 * double(c.n_layers) * C * double(T);
-}
-
 // One T, in this process.
 json run_one(const Options& o, int64_t T) {
   set_num_threads(o.threads);
@@ -69,7 +62,10 @@ json run_one(const Options& o, int64_t T) {
 
   model::LlamaModel m(cfg);
   model::init_weights(m, 1234);
-  model::ParameterSet grads(cfg), adam_m(cfg), adam_v(cfg);
+  model::ParameterSet grads(cfg);
+  train::AdamWOptions adam_options;
+  adam_options.clip_norm = 0;  // the raw engine step: no gradient norm, no clipping
+  train::AdamW optimizer(cfg, adam_options);
   model::TrainWorkspace ws;
   ws.prepare(cfg, o.batch, T,
              o.recompute ? model::WorkspaceLayout::kRecompute : model::WorkspaceLayout::kStoreAll);
@@ -90,16 +86,7 @@ json run_one(const Options& o, int64_t T) {
         model::forward_backward(m, grads, tokens.data(), targets.data(), o.batch, T, so, ws);
     const double fb = t.seconds();
     Timer topt;
-    kernels::AdamWParams hp;
-    const float wd = hp.weight_decay;
-    float* g0 = grads.data();
-    float* m0 = adam_m.data();
-    float* v0 = adam_v.data();
-    m.params.for_each([&](const model::ParamEntry& e, float* p) {
-      hp.weight_decay = e.weight_decay ? wd : 0.0f;
-      kernels::adamw_update(p, g0 + e.offset, m0 + e.offset, v0 + e.offset,
-                            int64_t(e.shape.numel()), hp, s + 1);
-    });
+    optimizer.step(m.params, grads, 3e-4, /*grad_norm=*/0.0);
     const double opt = topt.seconds(), step = t.seconds();
     const double loss = ls.loss_sum / double(std::max<int64_t>(ls.n_valid, 1));
     if (s == 0) loss_first = loss;
@@ -119,7 +106,7 @@ json run_one(const Options& o, int64_t T) {
   };
   const double step_med = median(step_times);
   const double step_best = *std::min_element(step_times.begin(), step_times.end());
-  const double flops_tok = model_flops_per_token(cfg, T);
+  const double flops_tok = train::model_flops_per_token(cfg, T);
   const double tok_s = double(N) / step_med;
   json r = {{"bench", "train_step"}, {"impl", "longctx"}, {"config", o.config}, {"seq", T},
             {"batch", o.batch}, {"recompute", o.recompute}, {"threads", o.threads},
