@@ -17,13 +17,42 @@ namespace {
 
 using train::TrainConfig;
 
-void add_common_flags(CLI::App* cmd, TrainConfig& c) {
-  cmd->set_config("--config", "", "TOML file with any of these flags (`flag = value`); "
-                  "RUN/config.toml is one");
+// CLI11 2.1 reads a config file for the main app only, so a subcommand's --config is applied
+// here: every `key = value` of the TOML file sets the flag --key unless the command line gave
+// it (the command line wins). Required flags are therefore checked after this, in
+// resolve_config, not by CLI11.
+void apply_config_file(CLI::App* cmd, const std::string& path) {
+  if (path.empty()) return;
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML().from_file(path);
+  } catch (const std::exception& e) {
+    throw_error("--config '%s': %s", path.c_str(), e.what());
+  }
+  for (const CLI::ConfigItem& item : items) {
+    LONGCTX_CHECK(item.parents.empty(), "--config '%s': sections are not used ([%s])", path.c_str(),
+                  item.parents.front().c_str());
+    CLI::Option* op = cmd->get_option_no_throw("--" + item.name);
+    LONGCTX_CHECK(op != nullptr && item.name != "config",
+                  "--config '%s': '%s' is not a flag of `longctx %s`", path.c_str(),
+                  item.name.c_str(), cmd->get_name().c_str());
+    if (op->count() > 0) continue;
+    try {
+      op->add_result(item.inputs);
+      op->run_callback();
+    } catch (const CLI::Error& e) {
+      throw_error("--config '%s': %s: %s", path.c_str(), item.name.c_str(), e.what());
+    }
+  }
+}
+
+void add_common_flags(CLI::App* cmd, TrainConfig& c, std::string& config_path) {
+  cmd->add_option("--config", config_path, "TOML file with any of these flags (`flag = value`, "
+                  "the command line wins); RUN/config.toml is one");
   cmd->add_option("--data", c.data, "Shard folder from `longctx data prepare|default`, as DIR "
-                  "or DIR:SHARE (repeat for a mix; shares are relative)")->required();
-  cmd->add_option("--seq", c.seq, "Training window T in tokens")->required();
-  cmd->add_option("-o,--out", c.out, "Run folder (re-running the command resumes it)")->required();
+                  "or DIR:SHARE (repeat for a mix; shares are relative) [required]");
+  cmd->add_option("--seq", c.seq, "Training window T in tokens [required]");
+  cmd->add_option("-o,--out", c.out, "Run folder (re-running the command resumes it) [required]");
   cmd->add_option("--rope", c.rope, cmd->get_name() == "extend"
                       ? "New position encoding, e.g. abf:base=500000, linear:factor=8, yarn:factor=8,original=4096"
                       : "Position encoding (default: the model config's)");
@@ -79,6 +108,9 @@ void add_common_flags(CLI::App* cmd, TrainConfig& c) {
   cmd->add_flag("--resume", c.resume, "Require an existing checkpoint in RUN to resume from");
   cmd->add_option("--peak-gflops", c.peak_gflops, "Matrix-multiply peak for MFU (0: measured "
                   "at start)")->capture_default_str();
+  // A flag given twice (or after a shell alias) takes the last value.
+  for (CLI::Option* op : cmd->get_options())
+    if (op->get_name() != "--data") op->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
 int run(TrainConfig& config) {
@@ -102,6 +134,7 @@ int run(TrainConfig& config) {
 
 void add_train_commands(CLI::App& app) {
   static TrainConfig train_config;
+  static std::string train_toml, extend_toml;
   CLI::App* train_cmd = app.add_subcommand(
       "train", "Pretrain a LLaMA model from scratch on token shards (run folder, exact resume, "
                "MPI data parallel under mpirun)");
@@ -109,8 +142,9 @@ void add_train_commands(CLI::App& app) {
   train_cmd->add_option("--model-config", train_config.model_config,
                         "Preset (tiny, small, test) or a Hugging Face config.json")
       ->capture_default_str();
-  add_common_flags(train_cmd, train_config);
-  train_cmd->callback([] {
+  add_common_flags(train_cmd, train_config, train_toml);
+  train_cmd->callback([train_cmd] {
+    apply_config_file(train_cmd, train_toml);
     if (const int s = run(train_config); s != 0) std::exit(s);
   });
 
@@ -121,10 +155,10 @@ void add_train_commands(CLI::App& app) {
       "extend", "Continual pretraining at a longer length with a new position encoding (LLaMA 2 "
                 "Long: ABF base 500000, lr 2e-5, cosine, warm-up); fresh optimizer state");
   extend_cmd->add_option("--from", extend_config.from,
-                         "Model: a Hugging Face folder, a GGUF file or a run folder")->required();
-  add_common_flags(extend_cmd, extend_config);
-  extend_cmd->get_option("--rope")->required();
-  extend_cmd->callback([] {
+                         "Model: a Hugging Face folder, a GGUF file or a run folder [required]");
+  add_common_flags(extend_cmd, extend_config, extend_toml);
+  extend_cmd->callback([extend_cmd] {
+    apply_config_file(extend_cmd, extend_toml);
     if (const int s = run(extend_config); s != 0) std::exit(s);
   });
 }

@@ -77,6 +77,9 @@ struct Child {
     return false;
   }
   int finish() {  // exit status, or 128 + signal
+    char line[4096];
+    while (std::fgets(line, sizeof line, err)) {
+    }  // drain, so the child never writes into a closed pipe
     std::fclose(err);
     int st = 0;
     ::waitpid(pid, &st, 0);
@@ -111,7 +114,9 @@ void expect_same_curve(const std::vector<json>& a, const std::vector<json>& b) {
   for (size_t i = 0; i < a.size(); ++i)
     for (const char* key : {"step", "loss", "lr", "grad_norm", "clip_scale", "tokens", "val_loss"}) {
       ASSERT_EQ(a[i].contains(key), b[i].contains(key)) << "line " << i << " " << key;
-      if (a[i].contains(key)) EXPECT_EQ(a[i][key], b[i][key]) << "line " << i << " " << key;
+      if (a[i].contains(key)) {
+        EXPECT_EQ(a[i][key], b[i][key]) << "line " << i << " " << key;
+      }
     }
 }
 
@@ -126,13 +131,13 @@ const fs::path& shards() {
 
 std::string common_flags(const fs::path& out, int steps) {
   return "--model-config test --data " + shards().string() + " --seq 64 --steps " +
-         std::to_string(steps) + " --lr 3e-3 --warmup 2 --threads 1 --peak-gflops 50 --out " +
+         std::to_string(steps) + " --lr 1e-2 --warmup 2 --threads 1 --peak-gflops 50 --out " +
          out.string();
 }
 
 TEST(TrainCli, FromScratchValidationLossFallsAndRerunResumes) {
   const fs::path out = temp_dir("scratch") / "run";
-  const std::string cmd = "train " + common_flags(out, 40) + " --eval-every 20 --save-every 10 --keep 2";
+  const std::string cmd = "train " + common_flags(out, 40) + " --eval-every 20 --save-every 10 --keep 2 --micro-batch 4";
   CliRun r = run(cmd);
   ASSERT_EQ(r.status, 0) << r.out;
   const std::vector<json> m = read_metrics(out);
@@ -154,7 +159,7 @@ TEST(TrainCli, FromScratchValidationLossFallsAndRerunResumes) {
   // Another learning rate on the same RUN is refused, naming the key.
   r = run("train " + common_flags(out, 40) + " --lr 1e-3 --eval-every 20");
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.out.find("lr (RUN has '0.003', this command '0.001')"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("lr (RUN has '0.01', this command '0.001')"), std::string::npos) << r.out;
   // --resume on an empty folder is refused.
   r = run("train " + common_flags(out.parent_path() / "empty", 5) + " --resume");
   EXPECT_NE(r.status, 0);
@@ -293,7 +298,7 @@ TEST(TrainCli, MpiTwoRanksMatchOneProcess) {
   ASSERT_EQ(a.size(), b.size());
   // Same data and global batch; only the order of the gradient sums differs (one process
   // accumulates 4 micro-batches in turn, two ranks sum two partial gradients each).
-  const double kTolerance = 1e-4;  // relative, on losses and gradient norms
+  const double kTolerance = 1e-5;  // relative, on losses and gradient norms (seen: ~5e-8)
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i)
     for (const char* key : {"loss", "grad_norm", "val_loss"}) {

@@ -167,7 +167,8 @@ std::vector<ConfigDifference> compare_config(const std::vector<ConfigEntry>& sto
 void resolve_config(TrainConfig& c, int resolved_threads) {
   LONGCTX_CHECK(!c.out.empty(), "--out: the run folder is required");
   LONGCTX_CHECK(!c.data.empty(), "--data: at least one shard folder is required");
-  LONGCTX_CHECK(c.seq >= 2, "--seq: must be >= 2, got %lld", static_cast<long long>(c.seq));
+  LONGCTX_CHECK(c.seq >= 2, "--seq: the training window is required (>= 2), got %lld",
+                static_cast<long long>(c.seq));
   LONGCTX_CHECK(c.steps >= 1, "--steps: must be >= 1, got %lld", static_cast<long long>(c.steps));
   LONGCTX_CHECK(c.micro_batch >= 1, "--micro-batch: must be >= 1, got %lld",
                 static_cast<long long>(c.micro_batch));

@@ -20,7 +20,7 @@ struct TrainConfig {
   std::string rope;                   // position encoding spec ("" = the model's own, train only)
   // Data.
   std::vector<std::string> data;      // shard folders, each "DIR" or "DIR:SHARE"
-  int64_t seq = 1024;                 // T, tokens per sequence (the training window)
+  int64_t seq = 0;                    // T, tokens per sequence (the training window); required
   std::string pack = "packed";        // packed | padded
   std::string upsample;               // "min_tokens:weight,..." long-document upsampling
   bool document_mask = true;          // attention stops at document boundaries
