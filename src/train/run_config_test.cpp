@@ -30,7 +30,7 @@ TEST(RunConfig, TomlRoundTripAndDifferences) {
   EXPECT_EQ(c.threads, 2);
   EXPECT_EQ(c.batch_tokens, 256);
   const auto path = std::filesystem::temp_directory_path() /
-                    ("longctx-train-config-" + std::to_string(::getpid()) + ".toml");
+                    (std::string("longctx-train-config-").append(std::to_string(::getpid())).append(".toml"));
   {
     std::ofstream(path) << config_toml(c);
   }
