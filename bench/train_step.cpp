@@ -34,6 +34,7 @@
 #include "model/parameters.h"
 #include "step_breakdown.h"
 #include "train/flops.h"
+#include "train/metrics.h"
 #include "train/optimizer.h"
 
 using namespace longctx;
@@ -77,10 +78,11 @@ json run_one(const Options& o, int64_t T) {
   model::StepOptions so;
   so.recompute = o.recompute;
 
-  std::vector<double> fb_times, opt_times, step_times;
+  std::vector<double> fb_times, opt_times, step_times, cpu_times;
   double loss_first = 0, loss_last = 0;
   for (int s = 0; s < o.warmup + o.steps; ++s) {
     Timer t;
+    const double cpu_before = train::process_cpu_seconds();
     grads.zero();
     const kernels::LossSum ls =
         model::forward_backward(m, grads, tokens.data(), targets.data(), o.batch, T, so, ws);
@@ -94,7 +96,11 @@ json run_one(const Options& o, int64_t T) {
     std::fprintf(stderr, "  %s T=%ld step %d (%s): %.3f s (fwd+bwd %.3f, adamw %.3f), loss %.4f\n",
                  o.config.c_str(), long(T), s, s < o.warmup ? "warm-up" : "timed", step, fb, opt,
                  loss);
-    if (s >= o.warmup) fb_times.push_back(fb), opt_times.push_back(opt), step_times.push_back(step);
+    const double cpu = train::process_cpu_seconds() - cpu_before;
+    if (s >= o.warmup) {
+      fb_times.push_back(fb), opt_times.push_back(opt), step_times.push_back(step);
+      cpu_times.push_back(cpu);
+    }
   }
   const size_t rss = peak_rss_bytes();
   const double peak_after = bench::measure_peak_gflops(true, 0.5);
@@ -112,6 +118,8 @@ json run_one(const Options& o, int64_t T) {
             {"batch", o.batch}, {"recompute", o.recompute}, {"threads", o.threads},
             {"steps", o.steps}, {"warmup", o.warmup}, {"params", int64_t(m.params.size())},
             {"step_s_median", step_med}, {"step_s_best", step_best},
+            {"step_cpu_s_median", median(cpu_times)},
+            {"tokens_per_cpu_s", double(N) / median(cpu_times)},
             {"fwd_bwd_s_median", median(fb_times)}, {"adamw_s_median", median(opt_times)},
             {"tokens_per_s", tok_s}, {"tokens_per_s_best", double(N) / step_best},
             {"model_flops_per_token", flops_tok}, {"achieved_gflops", flops_tok * tok_s / 1e9},

@@ -37,6 +37,15 @@ def rate(run):
     return run[0]["tokens_per_s"] if run[0].get("bench") == "train_step" else trainer_rate(run)
 
 
+def cpu_rate(run):
+    """Tokens per CPU-second (user + system of the process): robust to other processes."""
+    if run[0].get("bench") == "train_step":
+        return run[0].get("tokens_per_cpu_s", float("nan"))
+    rates = [d["tokens_per_s"] * d["step_s"] / d["step_cpu_s"]
+             for d in run if d.get("step", 0) >= 2 and "step_cpu_s" in d]
+    return statistics.median(rates) if rates else float("nan")
+
+
 def peak_rss(run):
     return max(d.get("peak_rss_bytes", 0) for d in run)
 
@@ -46,19 +55,21 @@ def main():
     overhead = load(results / "overhead.jsonl")
     if overhead:
         print("### Trainer overhead: `longctx train` against the raw engine step\n")
-        print("| config | T | train_step tok/s (per round) | train, no mask | ratio | train, document mask | ratio |")
-        print("|---|---|---|---|---|---|---|")
+        print("| config | T | measure | train_step (per round) | train, no mask | ratio | train, document mask | ratio |")
+        print("|---|---|---|---|---|---|---|---|")
         for cfg, T in (("tiny", 1024), ("small", 2048)):
-            ref = [rate(r) for r in overhead.get(f"train_step {cfg} {T}", [])]
-            nomask = [rate(r) for r in overhead.get(f"train {cfg} {T} nomask", [])]
-            mask = [rate(r) for r in overhead.get(f"train {cfg} {T} mask", [])]
-            if not ref:
+            ref_runs = overhead.get(f"train_step {cfg} {T}", [])
+            if not ref_runs:
                 continue
-            fmt = lambda xs: ", ".join(f"{x:.1f}" for x in xs)
-            # Ratios per round (runs of a round are back to back), then the median.
-            r1 = statistics.median(a / b for a, b in zip(nomask, ref)) if nomask else float("nan")
-            r2 = statistics.median(a / b for a, b in zip(mask, ref)) if mask else float("nan")
-            print(f"| {cfg} | {T} | {fmt(ref)} | {fmt(nomask)} | {r1:.3f} | {fmt(mask)} | {r2:.3f} |")
+            for label, fn in (("tokens/s (wall)", rate), ("tokens/CPU-s", cpu_rate)):
+                ref = [fn(r) for r in ref_runs]
+                nomask = [fn(r) for r in overhead.get(f"train {cfg} {T} nomask", [])]
+                mask = [fn(r) for r in overhead.get(f"train {cfg} {T} mask", [])]
+                fmt = lambda xs: ", ".join(f"{x:.1f}" for x in xs)
+                # Ratios per round (the runs of a round are back to back), then the median.
+                r1 = statistics.median(a / b for a, b in zip(nomask, ref)) if nomask else float("nan")
+                r2 = statistics.median(a / b for a, b in zip(mask, ref)) if mask else float("nan")
+                print(f"| {cfg} | {T} | {label} | {fmt(ref)} | {fmt(nomask)} | {r1:.3f} | {fmt(mask)} | {r2:.3f} |")
         print()
     mpi = load(results / "mpi.jsonl")
     if mpi:

@@ -26,8 +26,8 @@
 
 namespace {
 namespace fs = std::filesystem;
-using nlohmann::json;
 using longctx::train::testing::temp_dir;
+using nlohmann::json;
 
 struct CliRun {
   int status;
@@ -45,7 +45,9 @@ CliRun run_shell(const std::string& command) {
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
-CliRun run(const std::string& args) { return run_shell(std::string(LONGCTX_BINARY) + " " + args); }
+CliRun run(const std::string& args) {
+  return run_shell(std::string(LONGCTX_BINARY) + " " + args);
+}
 
 // A child running `longctx args...` with stderr on a pipe, read line by line.
 struct Child {
@@ -112,7 +114,8 @@ std::string file_bytes(const fs::path& p) {
 void expect_same_curve(const std::vector<json>& a, const std::vector<json>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
-    for (const char* key : {"step", "loss", "lr", "grad_norm", "clip_scale", "tokens", "val_loss"}) {
+    for (const char* key :
+         {"step", "loss", "lr", "grad_norm", "clip_scale", "tokens", "val_loss"}) {
       ASSERT_EQ(a[i].contains(key), b[i].contains(key)) << "line " << i << " " << key;
       if (a[i].contains(key)) {
         EXPECT_EQ(a[i][key], b[i][key]) << "line " << i << " " << key;
@@ -137,7 +140,8 @@ std::string common_flags(const fs::path& out, int steps) {
 
 TEST(TrainCli, FromScratchValidationLossFallsAndRerunResumes) {
   const fs::path out = temp_dir("scratch") / "run";
-  const std::string cmd = "train " + common_flags(out, 40) + " --eval-every 20 --save-every 10 --keep 2 --micro-batch 4";
+  const std::string cmd = "train " + common_flags(out, 40) +
+                          " --eval-every 20 --save-every 10 --keep 2 --micro-batch 4";
   CliRun r = run(cmd);
   ASSERT_EQ(r.status, 0) << r.out;
   const std::vector<json> m = read_metrics(out);
@@ -149,7 +153,8 @@ TEST(TrainCli, FromScratchValidationLossFallsAndRerunResumes) {
   for (const char* f : {"config.toml", "loss.svg", "final/config.json", "final/model.safetensors"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   EXPECT_EQ(longctx::io::list_checkpoints(out.string()).size(), 2u);  // --keep 2
-  EXPECT_TRUE(m[5].contains("tokens_per_s") && m[5].contains("mfu") && m[5].contains("peak_rss_bytes"));
+  EXPECT_TRUE(m[5].contains("tokens_per_s") && m[5].contains("mfu") &&
+              m[5].contains("peak_rss_bytes"));
 
   // The same command again resumes at step 40: nothing to train, the curve unchanged.
   r = run(cmd);
@@ -219,7 +224,8 @@ TEST(TrainCli, SigkillAnywhereResumesBitIdentical) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("resuming"), std::string::npos);
   expect_same_curve(read_metrics(out), read_metrics(ref));
-  EXPECT_EQ(file_bytes(out / "final/model.safetensors"), file_bytes(ref / "final/model.safetensors"));
+  EXPECT_EQ(file_bytes(out / "final/model.safetensors"),
+            file_bytes(ref / "final/model.safetensors"));
   for (const auto& e : fs::directory_iterator(out))  // stray temporaries were cleaned
     EXPECT_NE(e.path().filename().string().rfind(".checkpoint-", 0), 0u) << e.path();
 }
@@ -243,7 +249,8 @@ TEST(TrainCli, DivergenceStopsNamingTheStepAndKeepsTheLastCheckpoint) {
   const fs::path out = temp_dir("diverge") / "run";
   const CliRun r = run("train --model-config test --data " + shards().string() +
                        " --seq 64 --steps 20 --lr 1e30 --clip 0 --warmup 0 --save-every 1 "
-                       "--eval-every 0 --threads 1 --peak-gflops 50 --out " + out.string());
+                       "--eval-every 0 --threads 1 --peak-gflops 50 --out " +
+                       out.string());
   EXPECT_EQ(r.status, 2) << r.out;
   const size_t at = r.out.find("diverged at step ");
   ASSERT_NE(at, std::string::npos) << r.out;
@@ -260,9 +267,10 @@ TEST(TrainCli, ExtendCarriesTheNewEncodingIntoHfAndGguf) {
   ASSERT_EQ(r.status, 0) << r.out;
   // 8x the length with ABF, through a TOML config for some of the flags.
   std::ofstream(base / "extend.toml") << "steps = 3\nwarmup = 1\neval-every = 0\nthreads = 1\n";
-  r = run("extend --from " + (base / "short").string() + " --rope abf:base=500000 --seq 512 --data " +
-          shards().string() + " --gguf --peak-gflops 50 --config " + (base / "extend.toml").string() +
-          " --out " + (base / "long").string());
+  r = run("extend --from " + (base / "short").string() +
+          " --rope abf:base=500000 --seq 512 --data " + shards().string() +
+          " --gguf --peak-gflops 50 --config " + (base / "extend.toml").string() + " --out " +
+          (base / "long").string());
   ASSERT_EQ(r.status, 0) << r.out;
   const json cfg = json::parse(file_bytes(base / "long/final/config.json"));
   EXPECT_EQ(cfg["rope_theta"].get<double>(), 500000.0);
@@ -274,11 +282,13 @@ TEST(TrainCli, ExtendCarriesTheNewEncodingIntoHfAndGguf) {
   EXPECT_NE(toml.find("lr = 2e-05"), std::string::npos) << toml;  // the paper's default
   EXPECT_NE(toml.find("steps = 3"), std::string::npos) << toml;
   // PoSE: a 64-token window reaching 512 positions.
-  r = run("extend --from " + (base / "short").string() + " --rope abf:base=500000 --seq 64 "
+  r = run("extend --from " + (base / "short").string() +
+          " --rope abf:base=500000 --seq 64 "
           "--pose-target 512 --steps 3 --eval-every 0 --threads 1 --peak-gflops 50 --data " +
           shards().string() + " --out " + (base / "pose").string());
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(json::parse(file_bytes(base / "pose/final/config.json"))["max_position_embeddings"], 512);
+  EXPECT_EQ(json::parse(file_bytes(base / "pose/final/config.json"))["max_position_embeddings"],
+            512);
 }
 
 TEST(TrainCli, MpiTwoRanksMatchOneProcess) {
@@ -288,9 +298,9 @@ TEST(TrainCli, MpiTwoRanksMatchOneProcess) {
   const std::string flags = " --batch-tokens 256 --eval-every 5 --save-every 5";
   CliRun one = run("train " + common_flags(base / "one", 15) + flags);
   ASSERT_EQ(one.status, 0) << one.out;
-  const CliRun two = run_shell("mpirun --allow-run-as-root --oversubscribe -np 2 " +
-                              std::string(LONGCTX_BINARY) + " train " +
-                              common_flags(base / "two", 15) + flags);
+  const CliRun two =
+      run_shell("mpirun --allow-run-as-root --oversubscribe -np 2 " + std::string(LONGCTX_BINARY) +
+                " train " + common_flags(base / "two", 15) + flags);
   ASSERT_EQ(two.status, 0) << two.out;
   const std::string& out = two.out;
   EXPECT_NE(out.find("2 rank(s)"), std::string::npos) << out;
@@ -309,8 +319,8 @@ TEST(TrainCli, MpiTwoRanksMatchOneProcess) {
       worst = std::max(worst, rel);
       EXPECT_LT(rel, kTolerance) << "line " << i << " " << key << ": " << x << " vs " << y;
     }
-  std::printf("  1 process vs 2 MPI ranks: worst relative difference %.2e (tolerance %.0e)\n", worst,
-              kTolerance);
+  std::printf("  1 process vs 2 MPI ranks: worst relative difference %.2e (tolerance %.0e)\n",
+              worst, kTolerance);
   EXPECT_EQ(longctx::io::list_checkpoints((base / "two").string()).size(), 3u);
 }
 

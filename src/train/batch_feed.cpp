@@ -14,7 +14,9 @@ uint64_t draw(uint64_t seed, int64_t stream, int64_t sequence, uint64_t purpose)
   return mix64(seed ^ mix64(static_cast<uint64_t>(stream) * 0x100000001B3ull ^
                             mix64(static_cast<uint64_t>(sequence) ^ (purpose << 56))));
 }
-double unit(uint64_t x) { return static_cast<double>(x >> 11) * 0x1.0p-53; }  // [0, 1)
+double unit(uint64_t x) {
+  return static_cast<double>(x >> 11) * 0x1.0p-53;
+}  // [0, 1)
 }  // namespace
 
 DataStream::DataStream(const std::vector<DataSource>& sources, const FeedOptions& options,
@@ -39,8 +41,8 @@ DataStream::DataStream(const std::vector<DataSource>& sources, const FeedOptions
     so.eos_id = s.eos_id;
     so.pad_id = s.pad_id;
     try {
-      samplers_.push_back(std::make_unique<data::SequenceSampler>(
-          std::vector<std::string>{s.train_prefix}, so));
+      samplers_.push_back(
+          std::make_unique<data::SequenceSampler>(std::vector<std::string>{s.train_prefix}, so));
     } catch (const Error& e) {
       throw e.with_context(strformat("--data '%s' (data stream %lld of %lld)", s.dir.c_str(),
                                      static_cast<long long>(stream),
@@ -49,8 +51,9 @@ DataStream::DataStream(const std::vector<DataSource>& sources, const FeedOptions
   }
   cumulative_share_.back() = 1.0;
   if (options.task_share > 0) {
-    LONGCTX_CHECK(options.tokenizer != nullptr,
-                  "--task-share: synthetic tasks need a tokenizer (tokenizer.model in the --data folder)");
+    LONGCTX_CHECK(
+        options.tokenizer != nullptr,
+        "--task-share: synthetic tasks need a tokenizer (tokenizer.model in the --data folder)");
     tasks_ = std::make_unique<TaskSequenceMaker>(
         options.tasks, *options.tokenizer, sources.front().train_prefix,
         TaskSequenceOptions{options.seq_len, sources.front().eos_id, sources.front().pad_id});
@@ -91,7 +94,8 @@ void DataStream::next(MicroBatch& out) {
     next_sequence(seq, positions ? out.position_ids.data() + row : nullptr);
     std::copy(seq.inputs.begin(), seq.inputs.end(), out.tokens.begin() + row);
     std::copy(seq.targets.begin(), seq.targets.end(), out.targets.begin() + row);
-    if (options_.document_mask) std::copy(seq.segment_ids.begin(), seq.segment_ids.end(), out.segment_ids.begin() + row);
+    if (options_.document_mask)
+      std::copy(seq.segment_ids.begin(), seq.segment_ids.end(), out.segment_ids.begin() + row);
     for (int32_t t : seq.targets) out.n_valid += t != -1;
   }
   out.state_after = state();

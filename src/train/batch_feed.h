@@ -31,9 +31,9 @@
 namespace longctx::train {
 
 struct FeedOptions {
-  int64_t seq_len = 1024;  // T
-  int64_t micro_batch = 1; // B, sequences per micro-batch
-  int64_t streams = 1;     // M, micro-batches per optimizer step (over all ranks)
+  int64_t seq_len = 1024;   // T
+  int64_t micro_batch = 1;  // B, sequences per micro-batch
+  int64_t streams = 1;      // M, micro-batches per optimizer step (over all ranks)
   uint64_t seed = 0;
   data::PackMode mode = data::PackMode::kPacked;
   std::vector<data::LengthBucketWeight> upsample;

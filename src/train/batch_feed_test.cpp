@@ -1,12 +1,13 @@
 // Data streams: restoring a state continues with the same micro-batches; a stream's batches do
 // not depend on which other streams the process holds (so K ranks see the data one process
 // sees); source shares and PoSE positions reach the batches.
+#include "train/batch_feed.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/error.h"
-#include "train/batch_feed.h"
 #include "train/test_shards.h"
 
 namespace longctx::train {
@@ -29,7 +30,8 @@ struct Fixture {
 
 bool same(const MicroBatch& a, const MicroBatch& b) {
   return a.stream == b.stream && a.tokens == b.tokens && a.targets == b.targets &&
-         a.segment_ids == b.segment_ids && a.position_ids == b.position_ids && a.n_valid == b.n_valid;
+         a.segment_ids == b.segment_ids && a.position_ids == b.position_ids &&
+         a.n_valid == b.n_valid;
 }
 
 TEST(BatchFeed, RestoreContinuesExactlyAndStreamsAreIndependent) {
@@ -46,7 +48,8 @@ TEST(BatchFeed, RestoreContinuesExactlyAndStreamsAreIndependent) {
   for (int i = 0; i < 24; ++i) EXPECT_EQ(all[static_cast<size_t>(i)].stream, i % 4);
   {
     BatchFeed resumed(f.sources, f.options, {0, 1, 2, 3}, mid);
-    for (int i = 12; i < 24; ++i) EXPECT_TRUE(same(resumed.take(), all[static_cast<size_t>(i)])) << i;
+    for (int i = 12; i < 24; ++i)
+      EXPECT_TRUE(same(resumed.take(), all[static_cast<size_t>(i)])) << i;
   }
   {
     // A rank holding streams 1 and 3 only (K = 2, rank 1) sees those streams' batches.
@@ -74,7 +77,8 @@ TEST(BatchFeed, SharesMasksAndPosePositions) {
     ASSERT_EQ(mb.position_ids.size(), 96u);
     ASSERT_EQ(mb.segment_ids.size(), 96u);
     for (int b = 0; b < 2; ++b)
-      for (int t = 1; t < 48; ++t) ASSERT_GT(mb.position_ids[b * 48 + t], mb.position_ids[b * 48 + t - 1]);
+      for (int t = 1; t < 48; ++t)
+        ASSERT_GT(mb.position_ids[b * 48 + t], mb.position_ids[b * 48 + t - 1]);
     for (int32_t p : mb.position_ids) {
       max_pos = std::max<int64_t>(max_pos, p);
       ASSERT_LT(p, 400);

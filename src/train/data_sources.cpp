@@ -39,7 +39,8 @@ std::vector<DataSource> resolve_sources(const std::vector<std::string>& specs) {
     const fs::path meta_path = dir / "dataset.json";
     LONGCTX_CHECK(fs::exists(meta_path),
                   "--data '%s': no dataset.json (make shards with `longctx data prepare` or "
-                  "`longctx data default`)", s.dir.c_str());
+                  "`longctx data default`)",
+                  s.dir.c_str());
     std::ifstream in(meta_path);
     const nlohmann::json meta = nlohmann::json::parse(in, nullptr, false);
     LONGCTX_CHECK(!meta.is_discarded() && meta.is_object() && meta.contains("tokenizer") &&
@@ -66,12 +67,12 @@ std::vector<DataSource> resolve_sources(const std::vector<std::string>& specs) {
     }
     if (!out.empty()) {
       const DataSource& first = out.front();
-      LONGCTX_CHECK(s.vocab_size == first.vocab_size && s.bos_id == first.bos_id &&
-                        s.eos_id == first.eos_id,
-                    "--data: '%s' (vocab %lld, BOS %d, EOS %d) and '%s' (vocab %lld, BOS %d, "
-                    "EOS %d) use different tokenizers", first.dir.c_str(),
-                    static_cast<long long>(first.vocab_size), first.bos_id, first.eos_id,
-                    s.dir.c_str(), static_cast<long long>(s.vocab_size), s.bos_id, s.eos_id);
+      LONGCTX_CHECK(
+          s.vocab_size == first.vocab_size && s.bos_id == first.bos_id && s.eos_id == first.eos_id,
+          "--data: '%s' (vocab %lld, BOS %d, EOS %d) and '%s' (vocab %lld, BOS %d, "
+          "EOS %d) use different tokenizers",
+          first.dir.c_str(), static_cast<long long>(first.vocab_size), first.bos_id, first.eos_id,
+          s.dir.c_str(), static_cast<long long>(s.vocab_size), s.bos_id, s.eos_id);
     }
     out.push_back(s);
   }

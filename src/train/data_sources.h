@@ -10,9 +10,9 @@ namespace longctx::train {
 
 struct DataSource {
   std::string dir;
-  double share = 1.0;         // relative; shares are normalised over the sources
-  std::string train_prefix;   // dir/train
-  std::string valid_prefix;   // dir/valid ("" when the folder has no validation split)
+  double share = 1.0;        // relative; shares are normalised over the sources
+  std::string train_prefix;  // dir/train
+  std::string valid_prefix;  // dir/valid ("" when the folder has no validation split)
   int64_t vocab_size = 0;
   int32_t bos_id = 1, eos_id = 2, pad_id = 0;
   std::string tokenizer_path;  // "" when the folder names none that exists

@@ -20,8 +20,8 @@ void check_mpi(int rc, const char* what) {
 }
 
 int checked_int(int64_t n, const char* what) {
-  LONGCTX_CHECK(n >= 0 && n <= INT32_MAX, "MPI %s: %lld elements exceed one message",
-                what, static_cast<long long>(n));
+  LONGCTX_CHECK(n >= 0 && n <= INT32_MAX, "MPI %s: %lld elements exceed one message", what,
+                static_cast<long long>(n));
   return static_cast<int>(n);
 }
 
@@ -109,12 +109,13 @@ std::vector<std::string> Comm::gather_strings(const std::string& mine) {
     for (int r = 0; r < size_; ++r) displs[r] = checked_int(total, "gather"), total += lens[r];
     all.resize(static_cast<size_t>(total));
   }
-  check_mpi(MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR,
-                        0, MPI_COMM_WORLD),
+  check_mpi(MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(),
+                        MPI_CHAR, 0, MPI_COMM_WORLD),
             "Gatherv");
   if (rank_ != 0) return {};
   std::vector<std::string> out;
-  for (int r = 0; r < size_; ++r) out.push_back(all.substr(static_cast<size_t>(displs[r]), static_cast<size_t>(lens[r])));
+  for (int r = 0; r < size_; ++r)
+    out.push_back(all.substr(static_cast<size_t>(displs[r]), static_cast<size_t>(lens[r])));
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "train/metrics.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -46,9 +47,9 @@ void MetricsLog::remember(const nlohmann::json& line) {
 
 void MetricsLog::append(const nlohmann::json& line) {
   const std::string text = line.dump() + "\n";
-  LONGCTX_CHECK(std::fwrite(text.data(), 1, text.size(), file_) == text.size() &&
-                    std::fflush(file_) == 0,
-                "'%s': write failed", path_.c_str());
+  LONGCTX_CHECK(
+      std::fwrite(text.data(), 1, text.size(), file_) == text.size() && std::fflush(file_) == 0,
+      "'%s': write failed", path_.c_str());
   remember(line);
 }
 
@@ -72,6 +73,13 @@ std::string format_duration(double s) {
   if (t < 60) return strformat("%lds", t);
   if (t < 3600) return strformat("%ldm%02lds", t / 60, t % 60);
   return strformat("%ldh%02ldm", t / 3600, (t / 60) % 60);
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return double(t.tv_sec) + 1e-6 * double(t.tv_usec); };
+  return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
 ProgressDisplay::ProgressDisplay(bool enabled)

@@ -48,4 +48,8 @@ class ProgressDisplay {
 
 std::string format_duration(double seconds);  // "42s", "3m05s", "2h07m"
 
+// User + system CPU seconds of this process so far (all threads). Per-step differences
+// measure the work done even when other processes share the cores.
+double process_cpu_seconds();
+
 }  // namespace longctx::train

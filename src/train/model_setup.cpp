@@ -40,8 +40,8 @@ void check_vocabulary(const model::ModelConfig& cfg, const std::vector<DataSourc
 RunModel make_initial_model(const TrainConfig& c, const std::vector<DataSource>& sources) {
   RunModel out;
   if (c.command == RunCommand::kTrain) {
-    const bool file = std::filesystem::exists(c.model_config) &&
-                      !std::filesystem::is_directory(c.model_config);
+    const bool file =
+        std::filesystem::exists(c.model_config) && !std::filesystem::is_directory(c.model_config);
     model::ModelConfig cfg;
     try {
       cfg = file ? io::read_hf_config(c.model_config) : model::preset_config(c.model_config);

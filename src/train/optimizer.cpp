@@ -35,7 +35,8 @@ OptimizerStepStats AdamW::step(model::ParameterSet& params, model::ParameterSet&
                                double grad_norm) {
   LONGCTX_CHECK(params.size() == m_.size() && grads.size() == m_.size(),
                 "AdamW: parameters (%zu floats) and gradients (%zu) do not match the optimizer "
-                "state (%zu)", params.size(), grads.size(), m_.size());
+                "state (%zu)",
+                params.size(), grads.size(), m_.size());
   OptimizerStepStats stats;
   stats.grad_norm = grad_norm;
   if (options_.clip_norm > 0) {

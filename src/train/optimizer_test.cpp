@@ -1,4 +1,6 @@
 // The optimizer module: decay groups, clipping, the global norm, and that it trains.
+#include "train/optimizer.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +10,6 @@
 #include "kernels/testing.h"
 #include "model/llama.h"
 #include "model/model_test_util.h"
-#include "train/optimizer.h"
 
 namespace longctx::train {
 namespace {
@@ -75,8 +76,10 @@ TEST(AdamW, GlobalNormAndClipping) {
   std::vector<double> m(p64.size(), 0.0), v(p64.size(), 0.0);
   kernels::AdamWParams hp;
   hp.lr = 1e-2f, hp.weight_decay = 0, hp.beta1 = 0.9f, hp.beta2 = 0.95f, hp.eps = 1e-8f;
-  kernels::ref::adamw_update(p64.data(), g64.data(), m.data(), v.data(), static_cast<int64_t>(p64.size()), hp, 1);
-  const double err = ::longctx::testing::max_rel_error(params.data(), p64.data(), static_cast<int64_t>(p64.size()));
+  kernels::ref::adamw_update(p64.data(), g64.data(), m.data(), v.data(),
+                             static_cast<int64_t>(p64.size()), hp, 1);
+  const double err = ::longctx::testing::max_rel_error(params.data(), p64.data(),
+                                                       static_cast<int64_t>(p64.size()));
   EXPECT_LT(err, 1e-5);  // float update vs double reference, relative L2
   // Below the limit nothing is scaled.
   const OptimizerStepStats small = opt.step(params, grads, 1e-2, 0.5);
@@ -90,7 +93,8 @@ TEST(AdamW, OverfitsATinyBatch) {
   LlamaModel model(model::preset_config("test"));
   model::init_weights(model, 8);
   const int64_t B = 2, T = 24;
-  const auto tokens = ::longctx::testing::random_ints(B * T, 16, 0, static_cast<int32_t>(model.config.vocab_size - 1));
+  const auto tokens = ::longctx::testing::random_ints(
+      B * T, 16, 0, static_cast<int32_t>(model.config.vocab_size - 1));
   const auto targets = model::test::shifted_targets(tokens, B, T, 7);
   ParameterSet grads(model.config);
   model::TrainWorkspace ws;

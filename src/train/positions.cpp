@@ -23,7 +23,8 @@ void pose_positions(int32_t* positions, int64_t T, int64_t target, int64_t chunk
   std::sort(cuts.begin(), cuts.end());
   std::vector<int64_t> skips(static_cast<size_t>(chunks), 0);
   for (int64_t i = 1; i < chunks; ++i)
-    skips[static_cast<size_t>(i)] = static_cast<int64_t>(uniform(static_cast<uint64_t>(target - T + 1)));
+    skips[static_cast<size_t>(i)] =
+        static_cast<int64_t>(uniform(static_cast<uint64_t>(target - T + 1)));
   std::sort(skips.begin() + 1, skips.end());
   int64_t chunk = 0;
   for (int64_t t = 0; t < T; ++t) {

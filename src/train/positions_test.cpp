@@ -1,9 +1,10 @@
+#include "train/positions.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "core/error.h"
-#include "train/positions.h"
 
 namespace longctx::train {
 namespace {

@@ -1,7 +1,6 @@
 #include "train/run_config.h"
 
 #include <CLI/CLI.hpp>
-
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -61,8 +60,10 @@ std::vector<ConfigEntry> config_entries(const TrainConfig& c) {
   auto boolean = [&](const char* key, bool v, R role = R::kIdentity) {
     e.push_back({key, v ? "true" : "false", false, role});
   };
-  if (c.command == RunCommand::kTrain) str("model-config", c.model_config);
-  else str("from", c.from);
+  if (c.command == RunCommand::kTrain)
+    str("model-config", c.model_config);
+  else
+    str("from", c.from);
   str("rope", c.rope);
   str("data", join_lines(c.data));
   integer("seq", c.seq);
@@ -136,8 +137,10 @@ std::vector<ConfigEntry> read_config_toml(const std::string& path) {
     ConfigEntry e;
     e.key = item.name;
     std::vector<std::string> inputs = item.inputs;
-    if (e.key != "data" && inputs.size() == 1) e.value = inputs[0];
-    else e.value = join_lines(inputs);
+    if (e.key != "data" && inputs.size() == 1)
+      e.value = inputs[0];
+    else
+      e.value = join_lines(inputs);
     out.push_back(e);
   }
   return out;
@@ -177,7 +180,8 @@ void resolve_config(TrainConfig& c, int resolved_threads) {
   LONGCTX_CHECK(c.batch_tokens > 0 && c.batch_tokens % micro_tokens == 0,
                 "--batch-tokens: %lld is not a positive multiple of --seq x --micro-batch = %lld",
                 static_cast<long long>(c.batch_tokens), static_cast<long long>(micro_tokens));
-  if (c.warmup < 0) c.warmup = static_cast<int64_t>(std::llround(0.02 * static_cast<double>(c.steps)));
+  if (c.warmup < 0)
+    c.warmup = static_cast<int64_t>(std::llround(0.02 * static_cast<double>(c.steps)));
   LONGCTX_CHECK(c.save_every >= 1, "--save-every: must be >= 1");
   LONGCTX_CHECK(c.eval_every >= 0, "--eval-every: must be >= 0 (0 = only at the end)");
   LONGCTX_CHECK(c.eval_batches >= 1, "--eval-batches: must be >= 1");
@@ -187,7 +191,8 @@ void resolve_config(TrainConfig& c, int resolved_threads) {
   LONGCTX_CHECK(c.pose_target == 0 || c.pose_target > c.seq,
                 "--pose-target: must exceed --seq (%lld) or be 0, got %lld",
                 static_cast<long long>(c.seq), static_cast<long long>(c.pose_target));
-  LONGCTX_CHECK(c.pose_chunks >= 1 && c.pose_chunks <= c.seq, "--pose-chunks: must be in [1, --seq]");
+  LONGCTX_CHECK(c.pose_chunks >= 1 && c.pose_chunks <= c.seq,
+                "--pose-chunks: must be in [1, --seq]");
   LONGCTX_CHECK(c.peak_gflops >= 0, "--peak-gflops: must be >= 0");
   if (c.threads <= 0) c.threads = resolved_threads;
   LONGCTX_CHECK(c.command == RunCommand::kTrain || !c.from.empty(), "--from: extend needs a model");

@@ -19,40 +19,40 @@ struct TrainConfig {
   std::string from;                   // extend: HF folder, GGUF file or run folder
   std::string rope;                   // position encoding spec ("" = the model's own, train only)
   // Data.
-  std::vector<std::string> data;      // shard folders, each "DIR" or "DIR:SHARE"
-  int64_t seq = 0;                    // T, tokens per sequence (the training window); required
-  std::string pack = "packed";        // packed | padded
-  std::string upsample;               // "min_tokens:weight,..." long-document upsampling
-  bool document_mask = true;          // attention stops at document boundaries
-  bool document_positions = false;    // position ids restart at each document
-  double task_share = 0;              // share of sequences replaced by synthetic tasks
+  std::vector<std::string> data;    // shard folders, each "DIR" or "DIR:SHARE"
+  int64_t seq = 0;                  // T, tokens per sequence (the training window); required
+  std::string pack = "packed";      // packed | padded
+  std::string upsample;             // "min_tokens:weight,..." long-document upsampling
+  bool document_mask = true;        // attention stops at document boundaries
+  bool document_positions = false;  // position ids restart at each document
+  double task_share = 0;            // share of sequences replaced by synthetic tasks
   std::string tasks = "passkey,first_sentence";
-  int64_t pose_target = 0;            // PoSE: positions span this length (0 = off)
+  int64_t pose_target = 0;  // PoSE: positions span this length (0 = off)
   int64_t pose_chunks = 2;
   // Optimisation.
   int64_t steps = 1000;
   double lr = 3e-4;
-  int64_t warmup = -1;                // -1 = 2% of steps (resolved before writing)
-  std::string schedule = "cosine";    // cosine | constant | linear
+  int64_t warmup = -1;              // -1 = 2% of steps (resolved before writing)
+  std::string schedule = "cosine";  // cosine | constant | linear
   double min_lr_ratio = 0.1;
-  int64_t batch_tokens = 0;           // tokens per optimizer step over all ranks (0 = one micro-batch)
-  int64_t micro_batch = 1;            // sequences per forward/backward call
+  int64_t batch_tokens = 0;  // tokens per optimizer step over all ranks (0 = one micro-batch)
+  int64_t micro_batch = 1;   // sequences per forward/backward call
   double weight_decay = 0.1;
   double beta1 = 0.9, beta2 = 0.95, adam_eps = 1e-8;
   double clip = 1.0;
   bool decay_embeddings = true;
   bool recompute = false;
   uint64_t seed = 1234;
-  int threads = 0;                    // 0 = all cores (resolved before writing)
+  int threads = 0;  // 0 = all cores (resolved before writing)
   // Run control.
   std::string out;
   int64_t save_every = 100;
   int64_t eval_every = 100;
-  int64_t eval_batches = 8;           // validation sequences per evaluation
-  int keep = 3;                       // checkpoints kept
-  bool gguf = false;                  // also write RUN/final.gguf
-  bool resume = false;                // require an existing checkpoint
-  double peak_gflops = 0;             // sgemm peak for MFU (0 = measured at start)
+  int64_t eval_batches = 8;  // validation sequences per evaluation
+  int keep = 3;              // checkpoints kept
+  bool gguf = false;         // also write RUN/final.gguf
+  bool resume = false;       // require an existing checkpoint
+  double peak_gflops = 0;    // sgemm peak for MFU (0 = measured at start)
 };
 
 // How a key is treated when a RUN already holds a configuration.
@@ -63,8 +63,8 @@ enum class KeyRole {
 };
 
 struct ConfigEntry {
-  std::string key;    // the flag name without dashes
-  std::string value;  // canonical text (what config.toml holds, unquoted)
+  std::string key;      // the flag name without dashes
+  std::string value;    // canonical text (what config.toml holds, unquoted)
   bool quoted = false;  // a TOML string
   KeyRole role = KeyRole::kIdentity;
 };

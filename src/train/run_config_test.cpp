@@ -1,3 +1,5 @@
+#include "train/run_config.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -5,7 +7,6 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "train/run_config.h"
 
 namespace longctx::train {
 namespace {
@@ -29,11 +30,10 @@ TEST(RunConfig, TomlRoundTripAndDifferences) {
   EXPECT_EQ(c.warmup, 20);  // 2% of the default 1000 steps
   EXPECT_EQ(c.threads, 2);
   EXPECT_EQ(c.batch_tokens, 256);
-  const auto path = std::filesystem::temp_directory_path() /
-                    (std::string("longctx-train-config-").append(std::to_string(::getpid())).append(".toml"));
-  {
-    std::ofstream(path) << config_toml(c);
-  }
+  const auto path =
+      std::filesystem::temp_directory_path() /
+      (std::string("longctx-train-config-").append(std::to_string(::getpid())).append(".toml"));
+  { std::ofstream(path) << config_toml(c); }
   const auto stored = read_config_toml(path.string());
   EXPECT_TRUE(compare_config(stored, config_entries(c)).empty());
   bool found_data = false;

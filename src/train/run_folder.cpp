@@ -23,8 +23,10 @@ RunFolderPlan plan_run_folder(const TrainConfig& config) {
     for (const ConfigDifference& d : diffs) {
       const std::string text = strformat("%s (RUN has '%s', this command '%s')", d.key.c_str(),
                                          d.stored.c_str(), d.requested.c_str());
-      if (d.role == KeyRole::kIdentity) refused += "\n  " + text;
-      else plan.warnings.push_back(text + ": the continued curve will not be bit-identical");
+      if (d.role == KeyRole::kIdentity)
+        refused += "\n  " + text;
+      else
+        plan.warnings.push_back(text + ": the continued curve will not be bit-identical");
     }
     LONGCTX_CHECK(refused.empty(),
                   "--out '%s' holds a run with a different configuration; differing keys:%s\n"
@@ -55,7 +57,8 @@ std::string resolve_model_source(const std::string& from) {
     const std::vector<std::string> checkpoints = io::list_checkpoints(from);
     LONGCTX_CHECK(!checkpoints.empty(),
                   "--from '%s': a folder without config.json, final/ or checkpoint-N/ (give a "
-                  "Hugging Face folder, a GGUF file or a run folder)", from.c_str());
+                  "Hugging Face folder, a GGUF file or a run folder)",
+                  from.c_str());
     return checkpoints.back();
   }
   return from;

@@ -16,8 +16,8 @@
 namespace longctx::train {
 
 struct RunFolderPlan {
-  bool resume = false;           // a checkpoint exists and is continued
-  std::string checkpoint;        // its folder
+  bool resume = false;                // a checkpoint exists and is continued
+  std::string checkpoint;             // its folder
   std::vector<std::string> warnings;  // differing keys that only cost bit-exactness
 };
 

@@ -17,9 +17,12 @@ ScheduleKind parse_schedule_kind(const std::string& name) {
 
 const char* schedule_kind_name(ScheduleKind kind) {
   switch (kind) {
-    case ScheduleKind::kCosine: return "cosine";
-    case ScheduleKind::kConstant: return "constant";
-    case ScheduleKind::kLinear: return "linear";
+    case ScheduleKind::kCosine:
+      return "cosine";
+    case ScheduleKind::kConstant:
+      return "constant";
+    case ScheduleKind::kLinear:
+      return "linear";
   }
   return "?";
 }
@@ -37,13 +40,14 @@ void LrSchedule::validate() const {
 
 double LrSchedule::lr_at(int64_t step) const {
   if (step <= warmup_steps)
-    return peak_lr * static_cast<double>(std::max<int64_t>(step, 1)) / static_cast<double>(warmup_steps);
+    return peak_lr * static_cast<double>(std::max<int64_t>(step, 1)) /
+           static_cast<double>(warmup_steps);
   if (kind == ScheduleKind::kConstant || total_steps <= warmup_steps) return peak_lr;
   // Progress through the decay phase, 0 right after warm-up, 1 at total_steps.
   const double t = std::min(1.0, static_cast<double>(step - warmup_steps) /
                                      static_cast<double>(total_steps - warmup_steps));
-  const double decay = kind == ScheduleKind::kCosine ? 0.5 * (1.0 + std::cos(std::numbers::pi * t))
-                                                     : 1.0 - t;
+  const double decay =
+      kind == ScheduleKind::kCosine ? 0.5 * (1.0 + std::cos(std::numbers::pi * t)) : 1.0 - t;
   return peak_lr * (min_ratio + (1.0 - min_ratio) * decay);
 }
 

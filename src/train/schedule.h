@@ -12,10 +12,10 @@ const char* schedule_kind_name(ScheduleKind kind);
 
 struct LrSchedule {
   ScheduleKind kind = ScheduleKind::kCosine;
-  double peak_lr = 3e-4;      // reached at the end of warm-up
-  int64_t warmup_steps = 0;   // lr rises linearly from peak/warmup (step 1) to peak (step warmup)
-  int64_t total_steps = 1;    // decay ends here
-  double min_ratio = 0.1;     // cosine / linear end at peak_lr * min_ratio
+  double peak_lr = 3e-4;     // reached at the end of warm-up
+  int64_t warmup_steps = 0;  // lr rises linearly from peak/warmup (step 1) to peak (step warmup)
+  int64_t total_steps = 1;   // decay ends here
+  double min_ratio = 0.1;    // cosine / linear end at peak_lr * min_ratio
 
   // Throws Error naming the field (lr, warmup, steps, min-lr-ratio) when out of range.
   void validate() const;

@@ -1,21 +1,23 @@
+#include "train/schedule.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <numbers>
 
 #include "core/error.h"
-#include "train/schedule.h"
 
 namespace longctx::train {
 namespace {
 
 TEST(LrSchedule, WarmupThenCosineToMinimum) {
   const LrSchedule s{ScheduleKind::kCosine, 1e-3, 10, 110, 0.1};
-  EXPECT_DOUBLE_EQ(s.lr_at(1), 1e-4);   // warm-up: peak * step / warmup
+  EXPECT_DOUBLE_EQ(s.lr_at(1), 1e-4);  // warm-up: peak * step / warmup
   EXPECT_DOUBLE_EQ(s.lr_at(5), 5e-4);
-  EXPECT_DOUBLE_EQ(s.lr_at(10), 1e-3);  // peak at the end of warm-up
+  EXPECT_DOUBLE_EQ(s.lr_at(10), 1e-3);                        // peak at the end of warm-up
   EXPECT_NEAR(s.lr_at(60), 1e-3 * (0.1 + 0.9 * 0.5), 1e-15);  // half-way: cos(pi/2) = 0
-  EXPECT_NEAR(s.lr_at(35), 1e-3 * (0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * 0.25))), 1e-15);
+  EXPECT_NEAR(s.lr_at(35), 1e-3 * (0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * 0.25))),
+              1e-15);
   EXPECT_NEAR(s.lr_at(110), 1e-4, 1e-15);  // the minimum ratio at the last step
   EXPECT_NEAR(s.lr_at(500), 1e-4, 1e-15);  // and after it
   for (int64_t t = 11; t < 110; ++t) EXPECT_LT(s.lr_at(t + 1), s.lr_at(t)) << t;
@@ -42,8 +44,10 @@ TEST(LrSchedule, InvalidValuesNameTheFlag) {
     return std::string();
   };
   EXPECT_NE(message({ScheduleKind::kCosine, 0.0, 0, 10, 0.1}).find("--lr"), std::string::npos);
-  EXPECT_NE(message({ScheduleKind::kCosine, 1e-3, 11, 10, 0.1}).find("--warmup"), std::string::npos);
-  EXPECT_NE(message({ScheduleKind::kCosine, 1e-3, 0, 10, 1.5}).find("--min-lr-ratio"), std::string::npos);
+  EXPECT_NE(message({ScheduleKind::kCosine, 1e-3, 11, 10, 0.1}).find("--warmup"),
+            std::string::npos);
+  EXPECT_NE(message({ScheduleKind::kCosine, 1e-3, 0, 10, 1.5}).find("--min-lr-ratio"),
+            std::string::npos);
   EXPECT_THROW(parse_schedule_kind("step"), Error);
 }
 

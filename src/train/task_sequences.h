@@ -38,9 +38,9 @@ class TaskSequenceMaker {
   std::vector<TaskKind> kinds_;
   const io::Tokenizer& tokenizer_;
   TaskSequenceOptions options_;
-  int64_t prompt_tokens_ = 0;                     // T minus the answer reserve
+  int64_t prompt_tokens_ = 0;  // T minus the answer reserve
   std::unique_ptr<data::IndexedDataset> documents_;
-  std::vector<int64_t> long_documents_;           // ids long enough for a first_sentence prompt
+  std::vector<int64_t> long_documents_;  // ids long enough for a first_sentence prompt
 };
 
 }  // namespace longctx::train

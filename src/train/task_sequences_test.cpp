@@ -1,12 +1,13 @@
 // Synthetic tasks as training sequences: the prompt (BOS first), the answer and EOS, then
 // padding without loss; first-sentence prompts come from long documents of a shard.
+#include "train/task_sequences.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "core/error.h"
 #include "data/test_support.h"
-#include "train/task_sequences.h"
 #include "train/test_shards.h"
 
 namespace longctx::train {
@@ -17,7 +18,8 @@ TEST(TaskSequences, PromptAnswerEosThenPadding) {
   const auto dir = testing::temp_dir("tasks");
   {
     data::IndexedDatasetWriter w((dir / "train").string(), data::TokenDType::kUInt16);
-    for (int d = 0; d < 3; ++d) w.add_document(tok.encode(data::testing::synthetic_text(90 + d, 8000)));
+    for (int d = 0; d < 3; ++d)
+      w.add_document(tok.encode(data::testing::synthetic_text(90 + d, 8000)));
     w.finish();
   }
   const int64_t T = 256;
@@ -33,12 +35,14 @@ TEST(TaskSequences, PromptAnswerEosThenPadding) {
     const auto first_pad = std::find(s.targets.begin(), s.targets.end(), -1) - s.targets.begin();
     ASSERT_GT(first_pad, maker.prompt_tokens());
     EXPECT_EQ(s.targets[static_cast<size_t>(first_pad - 1)], tok.eos_id());
-    for (int64_t t = 0; t + 1 < first_pad; ++t) EXPECT_EQ(s.targets[static_cast<size_t>(t)], s.inputs[static_cast<size_t>(t + 1)]);
+    for (int64_t t = 0; t + 1 < first_pad; ++t)
+      EXPECT_EQ(s.targets[static_cast<size_t>(t)], s.inputs[static_cast<size_t>(t + 1)]);
     for (int64_t t = first_pad; t < T; ++t) {
       EXPECT_EQ(s.targets[static_cast<size_t>(t)], -1);
       EXPECT_EQ(s.segment_ids[static_cast<size_t>(t)], -1);
     }
-    const std::string text = tok.decode(std::vector<int32_t>(s.inputs.begin(), s.inputs.begin() + first_pad));
+    const std::string text =
+        tok.decode(std::vector<int32_t>(s.inputs.begin(), s.inputs.begin() + first_pad));
     if (text.find("What is the pass key? The pass key is") != std::string::npos) ++passkeys;
     if (text.find("What is the first sentence") != std::string::npos) ++first_sentences;
   }

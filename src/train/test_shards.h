@@ -36,15 +36,19 @@ inline void write_counting_shards(const std::filesystem::path& dir, const Counti
   std::filesystem::create_directories(dir);
   uint64_t draw = 0;
   auto next = [&](uint64_t n) { return mix64(o.seed ^ mix64(++draw)) % n; };
-  for (const auto& [split, count] : {std::pair{"train", o.train_documents}, std::pair{"valid", o.valid_documents}}) {
+  for (const auto& [split, count] :
+       {std::pair{"train", o.train_documents}, std::pair{"valid", o.valid_documents}}) {
     data::IndexedDatasetWriter w((dir / split).string(), data::TokenDType::kUInt16);
     for (int d = 0; d < count; ++d) {
-      const int64_t len = o.min_length + static_cast<int64_t>(next(static_cast<uint64_t>(o.max_length - o.min_length + 1)));
+      const int64_t len =
+          o.min_length +
+          static_cast<int64_t>(next(static_cast<uint64_t>(o.max_length - o.min_length + 1)));
       const int64_t span = o.vocab - 3;
       int64_t id = static_cast<int64_t>(next(static_cast<uint64_t>(span)));
       const int64_t stride = 1 + static_cast<int64_t>(next(3));
       std::vector<int32_t> doc;
-      for (int64_t i = 0; i < len; ++i, id = (id + stride) % span) doc.push_back(static_cast<int32_t>(3 + id));
+      for (int64_t i = 0; i < len; ++i, id = (id + stride) % span)
+        doc.push_back(static_cast<int32_t>(3 + id));
       w.add_document(doc);
     }
     w.finish();

@@ -1,7 +1,7 @@
 #include "train/trainer.h"
 
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <optional>
 
@@ -32,7 +32,9 @@ namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
 
-void on_stop_signal(int signal) { g_stop_signal = signal; }
+void on_stop_signal(int signal) {
+  g_stop_signal = signal;
+}
 
 // SIGINT / SIGTERM ask for a checkpoint and a clean exit after the current step; the handler
 // is one-shot, so a second signal ends the process at once.
@@ -53,7 +55,8 @@ class StopSignals {
   }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 json entries_json(const TrainConfig& c) {
@@ -89,14 +92,16 @@ TrainResult run_training(TrainConfig config) {
   LrSchedule schedule{parse_schedule_kind(config.schedule), config.lr, config.warmup, config.steps,
                       config.min_lr_ratio};
   schedule.validate();
-  AdamWOptions adam_options{config.beta1, config.beta2, config.adam_eps, config.weight_decay,
-                            config.decay_embeddings, config.clip};
+  AdamWOptions adam_options{
+      config.beta1, config.beta2, config.adam_eps, config.weight_decay, config.decay_embeddings,
+      config.clip};
   adam_options.validate();
   const int K = comm.size();
   const int64_t streams = config.batch_tokens / (config.seq * config.micro_batch);
   LONGCTX_CHECK(streams % K == 0,
                 "--batch-tokens: %lld micro-batches per step (of --seq x --micro-batch tokens) do "
-                "not divide over %d MPI ranks", static_cast<long long>(streams), K);
+                "not divide over %d MPI ranks",
+                static_cast<long long>(streams), K);
   const std::vector<DataSource> sources = resolve_sources(config.data);
   ProgressDisplay progress(comm.is_root());
 
@@ -130,8 +135,10 @@ TrainResult run_training(TrainConfig config) {
     data_states = st.value("data", json::object());
     const int stored_world = st.value("world_size", 1);
     if (stored_world != K && comm.is_root())
-      LONGCTX_LOG_WARN("the checkpoint was written by %d rank(s), this run has %d: gradient sums "
-                       "change order, the curve will not be bit-identical", stored_world, K);
+      LONGCTX_LOG_WARN(
+          "the checkpoint was written by %d rank(s), this run has %d: gradient sums "
+          "change order, the curve will not be bit-identical",
+          stored_world, K);
     checkpoint.reset();
   }
   const io::Tokenizer* tokenizer = run.tokenizer ? &*run.tokenizer : nullptr;
@@ -177,19 +184,24 @@ TrainResult run_training(TrainConfig config) {
     cs.adam_v = &optimizer.exp_avg_sq();
     cs.step = at_step;
     cs.keep_last = config.keep;
-    cs.state = {{"command", run_command_name(config.command)}, {"config", entries_json(config)},
-                {"world_size", K}, {"tokens", tokens_seen}, {"elapsed_s", elapsed_before},
+    cs.state = {{"command", run_command_name(config.command)},
+                {"config", entries_json(config)},
+                {"world_size", K},
+                {"tokens", tokens_seen},
+                {"elapsed_s", elapsed_before},
                 {"data", data}};
     const std::string dir = io::save_checkpoint(config.out, cs);
-    metrics->write_loss_svg((fs::path(config.out) / "loss.svg").string(),
-                            strformat("longctx %s: %s", run_command_name(config.command),
-                                      config.out.c_str()));
-    progress.line(strformat("step %lld: checkpoint %s", static_cast<long long>(at_step), dir.c_str()));
+    metrics->write_loss_svg(
+        (fs::path(config.out) / "loss.svg").string(),
+        strformat("longctx %s: %s", run_command_name(config.command), config.out.c_str()));
+    progress.line(
+        strformat("step %lld: checkpoint %s", static_cast<long long>(at_step), dir.c_str()));
   };
   auto evaluate = [&](int64_t at_step) {
     const double v = validation.loss(model, ws, config);
     if (comm.is_root() && v >= 0)
-      progress.line(strformat("step %lld: validation loss %.4f", static_cast<long long>(at_step), v));
+      progress.line(
+          strformat("step %lld: validation loss %.4f", static_cast<long long>(at_step), v));
     return v;
   };
 
@@ -207,11 +219,14 @@ TrainResult run_training(TrainConfig config) {
       elapsed_before += run_timer.seconds(), run_timer.reset();
       save(step);
       result.interrupted = true;
-      progress.line(strformat("stopped by signal %lld after step %lld; re-run the same command to "
-                              "resume", static_cast<long long>(stop), static_cast<long long>(step)));
+      progress.line(
+          strformat("stopped by signal %lld after step %lld; re-run the same command to "
+                    "resume",
+                    static_cast<long long>(stop), static_cast<long long>(step)));
       return result;
     }
     Timer step_timer;
+    const double cpu_before = process_cpu_seconds();
     std::vector<MicroBatch> batches;
     double sums[2] = {0, 0};  // valid targets, loss sum
     for (size_t i = 0; i < my_streams.size(); ++i) {
@@ -224,9 +239,9 @@ TrainResult run_training(TrainConfig config) {
     for (const MicroBatch& mb : batches) {
       step_options.segment_ids = mb.segment_ids.empty() ? nullptr : mb.segment_ids.data();
       step_options.position_ids = mb.position_ids.empty() ? nullptr : mb.position_ids.data();
-      const kernels::LossSum ls = model::forward_backward(model, grads, mb.tokens.data(),
-                                                          mb.targets.data(), config.micro_batch,
-                                                          config.seq, step_options, ws);
+      const kernels::LossSum ls =
+          model::forward_backward(model, grads, mb.tokens.data(), mb.targets.data(),
+                                  config.micro_batch, config.seq, step_options, ws);
       sums[1] += ls.loss_sum;
     }
     comm.allreduce_sum(grads.data(), static_cast<int64_t>(grads.size()));
@@ -246,19 +261,27 @@ TrainResult run_training(TrainConfig config) {
     const double lr = schedule.lr_at(step);
     const OptimizerStepStats stats = optimizer.step(model.params, grads, lr, grad_norm);
     const double seconds = step_timer.seconds();
+    const double cpu_seconds = process_cpu_seconds() - cpu_before;
     tokens_seen += step_tokens;
     result.last_step = step;
     result.last_loss = loss;
 
     const double tok_s = static_cast<double>(step_tokens) / seconds;
-    json line = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                 {"clip_scale", stats.clip_scale}, {"tokens", tokens_seen},
-                 {"step_s", seconds}, {"tokens_per_s", tok_s},
+    json line = {{"step", step},
+                 {"loss", loss},
+                 {"lr", lr},
+                 {"grad_norm", grad_norm},
+                 {"clip_scale", stats.clip_scale},
+                 {"tokens", tokens_seen},
+                 {"step_s", seconds},
+                 {"step_cpu_s", cpu_seconds},
+                 {"tokens_per_s", tok_s},
                  {"mfu", flops_per_token * tok_s / (peak_gflops * 1e9)},
                  {"peak_rss_bytes", peak_rss_bytes()},
                  {"elapsed_s", elapsed_before + run_timer.seconds()}};
     const bool last = step == config.steps;
-    if (validation.available() && ((config.eval_every > 0 && step % config.eval_every == 0) || last)) {
+    if (validation.available() &&
+        ((config.eval_every > 0 && step % config.eval_every == 0) || last)) {
       const double v = evaluate(step);
       line["val_loss"] = v;
       result.last_val_loss = v;
@@ -278,7 +301,8 @@ TrainResult run_training(TrainConfig config) {
   result.final_dir = (fs::path(config.out) / "final").string();
   if (comm.is_root()) {
     io::save_hf_model(model, tokenizer, result.final_dir);
-    if (config.gguf) io::save_gguf_model(model, tokenizer, (fs::path(config.out) / "final.gguf").string());
+    if (config.gguf)
+      io::save_gguf_model(model, tokenizer, (fs::path(config.out) / "final.gguf").string());
     progress.line(strformat("done: %lld steps, loss %.4f%s; model in %s%s",
                             static_cast<long long>(step), result.last_loss,
                             result.last_val_loss >= 0

@@ -4,7 +4,8 @@
 
 namespace longctx::train {
 
-ValidationSet::ValidationSet(const std::vector<DataSource>& sources, const TrainConfig& c, Comm& comm)
+ValidationSet::ValidationSet(const std::vector<DataSource>& sources, const TrainConfig& c,
+                             Comm& comm)
     : comm_(comm) {
   std::vector<std::string> prefixes;
   for (const DataSource& s : sources)
@@ -21,7 +22,8 @@ ValidationSet::ValidationSet(const std::vector<DataSource>& sources, const Train
   batches_ = c.eval_batches;
   const size_t n = static_cast<size_t>(batches_ * c.micro_batch * c.seq);
   tokens_.resize(n), targets_.resize(n), segment_ids_.resize(n);
-  sampler.next_batch(batches_ * c.micro_batch, tokens_.data(), targets_.data(), segment_ids_.data());
+  sampler.next_batch(batches_ * c.micro_batch, tokens_.data(), targets_.data(),
+                     segment_ids_.data());
 }
 
 double ValidationSet::loss(const model::LlamaModel& model, model::TrainWorkspace& ws,
@@ -31,9 +33,9 @@ double ValidationSet::loss(const model::LlamaModel& model, model::TrainWorkspace
   double sums[2] = {0, 0};  // loss sum, valid targets
   for (int64_t i = comm_.rank(); i < batches_; i += comm_.size()) {
     const size_t at = static_cast<size_t>(i * B * T);
-    const kernels::LossSum ls = model::forward_loss(
-        model, tokens_.data() + at, targets_.data() + at, B, T, ws, nullptr,
-        c.document_mask ? segment_ids_.data() + at : nullptr);
+    const kernels::LossSum ls =
+        model::forward_loss(model, tokens_.data() + at, targets_.data() + at, B, T, ws, nullptr,
+                            c.document_mask ? segment_ids_.data() + at : nullptr);
     sums[0] += ls.loss_sum;
     sums[1] += static_cast<double>(ls.n_valid);
   }
