@@ -291,16 +291,16 @@ TEST(TrainCli, ExtendCarriesTheNewEncodingIntoHfAndGguf) {
             512);
 }
 
-TEST(TrainCli, MpiTwoRanksMatchOneProcess) {
+TEST(TrainCli, MpiTwoRanksMatchOneProcessAndResume) {
   if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "mpirun not installed (scripts/install-deps.sh installs openmpi-bin)";
   const fs::path base = temp_dir("mpi");
   const std::string flags = " --batch-tokens 256 --eval-every 5 --save-every 5";
   CliRun one = run("train " + common_flags(base / "one", 15) + flags);
   ASSERT_EQ(one.status, 0) << one.out;
-  const CliRun two =
-      run_shell("mpirun --allow-run-as-root --oversubscribe -np 2 " + std::string(LONGCTX_BINARY) +
-                " train " + common_flags(base / "two", 15) + flags);
+  const std::string mpirun = "mpirun --allow-run-as-root --oversubscribe -np 2 " +
+                             std::string(LONGCTX_BINARY) + " train ";
+  const CliRun two = run_shell(mpirun + common_flags(base / "two", 15) + flags);
   ASSERT_EQ(two.status, 0) << two.out;
   const std::string& out = two.out;
   EXPECT_NE(out.find("2 rank(s)"), std::string::npos) << out;
@@ -322,6 +322,14 @@ TEST(TrainCli, MpiTwoRanksMatchOneProcess) {
   std::printf("  1 process vs 2 MPI ranks: worst relative difference %.2e (tolerance %.0e)\n",
               worst, kTolerance);
   EXPECT_EQ(longctx::io::list_checkpoints((base / "two").string()).size(), 3u);
+  // Killed after its step-10 checkpoint (simulated by dropping the later one), the 2-rank run
+  // resumes under mpirun and reproduces its own curve bit for bit.
+  const std::vector<json> before = read_metrics(base / "two");
+  fs::remove_all(longctx::io::list_checkpoints((base / "two").string()).back());
+  const CliRun again = run_shell(mpirun + common_flags(base / "two", 15) + flags);
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("resuming"), std::string::npos) << again.out;
+  expect_same_curve(read_metrics(base / "two"), before);
 }
 
 }  // namespace

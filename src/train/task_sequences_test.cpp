@@ -1,10 +1,12 @@
 // Synthetic tasks as training sequences: the prompt (BOS first), the answer and EOS, then
 // padding without loss; first-sentence prompts come from long documents of a shard.
+#include "train/batch_feed.h"
 #include "train/task_sequences.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 
 #include "core/error.h"
 #include "data/test_support.h"
@@ -54,6 +56,35 @@ TEST(TaskSequences, PromptAnswerEosThenPadding) {
   EXPECT_THROW(TaskSequenceMaker(parse_task_kinds("first_sentence"), tok, (dir / "train").string(),
                                  {8192, tok.eos_id(), 0}),
                Error);
+}
+
+// In a data stream, --task-share of the sequences are synthetic tasks (drawn per sequence).
+TEST(TaskSequences, StreamMixesTasksAtTheirShare) {
+  const io::Tokenizer& tok = data::testing::test_tokenizer();
+  const auto dir = testing::temp_dir("task-stream");
+  {
+    data::IndexedDatasetWriter w((dir / "train").string(), data::TokenDType::kUInt16);
+    for (int d = 0; d < 4; ++d) w.add_document(tok.encode(data::testing::synthetic_text(70 + d, 6000)));
+    w.finish();
+  }
+  std::ofstream(dir / "dataset.json") << "{\"tokenizer\": {\"vocab_size\": " << tok.vocab_size()
+                                      << ", \"bos_id\": " << tok.bos_id() << ", \"eos_id\": "
+                                      << tok.eos_id() << "}}\n";
+  FeedOptions o;
+  o.seq_len = 256;
+  o.task_share = 0.5;
+  o.tasks = parse_task_kinds("passkey");
+  o.tokenizer = &tok;
+  DataStream stream(resolve_sources({dir.string()}), o, 0);
+  const int kSequences = 40;
+  int tasks = 0;
+  for (int i = 0; i < kSequences; ++i) {
+    MicroBatch mb;
+    stream.next(mb);
+    tasks += tok.decode(mb.tokens).find("The pass key is") != std::string::npos;
+  }
+  EXPECT_NEAR(tasks, kSequences / 2, 10);  // binomial(40, 0.5): 10 is 3.2 standard deviations
+  EXPECT_GT(tasks, 0);
 }
 
 }  // namespace
