@@ -15,6 +15,7 @@
 
 namespace {
 namespace fs = std::filesystem;
+using longctx::data::testing::read_bytes;
 using longctx::data::testing::synthetic_text;
 using longctx::data::testing::temp_dir;
 using longctx::data::testing::write_text;
@@ -148,8 +149,7 @@ TEST(DataCli, SingleLineFileOfTensOfMegabytesPreparesInBoundedMemory) {
   const auto [status, rss_mib] = run_measuring_rss(
       "data prepare " + (dir / "huge").string() + " --tokenizer " + model + " -o " +
           (dir / "out").string(), dir / "log.txt");
-  std::ifstream log(dir / "log.txt");
-  const std::string out((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  const std::string out = read_bytes(dir / "log.txt");
   ASSERT_EQ(status, 0) << out;
   const auto ds = read_json(dir / "out" / "dataset.json");
   EXPECT_GE(ds["bytes"].get<int64_t>(), 16 << 20);  // plus the newlines of wrapped lines

@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "data/indexed_dataset.h"
 #include "data/prepare.h"
@@ -16,19 +14,13 @@ namespace longctx::data {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::read_bytes;
 using testing::synthetic_text;
 using testing::temp_dir;
 using testing::test_tokenizer;
 using testing::write_text;
 
 const std::string kText = std::string(LONGCTX_SHARED_DATA) + "/text";
-
-std::string file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Each input document, cleaned as data prepare reads it, encoded whole in one call.
 std::vector<std::vector<int32_t>> whole_document_tokens(const std::vector<std::string>& inputs,
@@ -59,7 +51,7 @@ std::string prepare_and_check(const std::vector<std::string>& inputs, const io::
   EXPECT_EQ(shard.documents(), static_cast<int64_t>(whole.size()));
   for (int64_t d = 0; d < shard.documents() && d < static_cast<int64_t>(whole.size()); ++d)
     EXPECT_TRUE(shard.document(d) == whole[d]) << "document " << d << ", " << threads << " threads";
-  return file_bytes(out / "train.bin");
+  return read_bytes(out / "train.bin");
 }
 
 void expect_exact_with_one_and_two_threads(const std::vector<std::string>& inputs,
@@ -72,7 +64,7 @@ void expect_exact_with_one_and_two_threads(const std::vector<std::string>& input
   EXPECT_GT(cuts1, 100) << name;  // the check is about cuts: there must be many
   EXPECT_EQ(cuts1, cuts2);
   EXPECT_TRUE(one == two) << name << ": shards differ between 1 and 2 threads";
-  EXPECT_EQ(file_bytes(dir / "t1" / "train.idx"), file_bytes(dir / "t2" / "train.idx"));
+  EXPECT_EQ(read_bytes(dir / "t1" / "train.idx"), read_bytes(dir / "t2" / "train.idx"));
 }
 
 TEST(PrepareSegments, NovelsTokenisedInSegmentsMatchWholeDocumentsLlama2) {

@@ -4,7 +4,6 @@
 // texts and excerpts of the novels in ../shared/data/text; and the controls show that the
 // rules are needed (without them the tokens do change), so the checks can fail.
 #include <gtest/gtest.h>
-#include <sentencepiece_trainer.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,6 +15,8 @@
 #include "io/segmented_encoder.h"
 #include "io/sentencepiece_proto.h"
 #include "io/stories_fixture.h"
+#include "io/tokenizer_train.h"
+#include "io/tokenizer_vectors_fixture.h"
 
 namespace longctx::io {
 namespace {
@@ -46,19 +47,6 @@ std::vector<std::string> training_lines() {
   return lines;
 }
 
-class LinesIterator : public sentencepiece::SentenceIterator {
- public:
-  explicit LinesIterator(const std::vector<std::string>& lines) : lines_(lines) {}
-  bool done() const override { return i_ >= lines_.size(); }
-  void Next() override { ++i_; }
-  const std::string& value() const override { return lines_[i_]; }
-  sentencepiece::util::Status status() const override { return {}; }
-
- private:
-  const std::vector<std::string>& lines_;
-  size_t i_ = 0;
-};
-
 // A small BPE model with LLaMA's settings, changed by `changes`.
 Tokenizer train(const std::string& name, const std::map<std::string, std::string>& changes) {
   std::unordered_map<std::string, std::string> args = {
@@ -70,11 +58,7 @@ Tokenizer train(const std::string& name, const std::map<std::string, std::string
       {"num_threads", "1"}};
   for (const auto& [k, v] : changes) args[k] = v;
   static const std::vector<std::string> lines = training_lines();
-  LinesIterator it(lines);
-  std::string proto;
-  const auto status = sentencepiece::SentencePieceTrainer::Train(args, &it, &proto);
-  if (!status.ok()) throw Error("training " + name + ": " + status.ToString());
-  return Tokenizer::from_serialized_proto(proto, name);
+  return Tokenizer::from_serialized_proto(train_sentencepiece_model(lines, args, name), name);
 }
 
 // Leading, doubled and trailing spaces, tabs, runs of newlines, characters no piece holds
@@ -265,14 +249,12 @@ TEST(SegmentedEncoder, DummyPrefixRewriteKeepsEverythingElse) {
 // (fine segments, so thousands of cuts), all tokens identical to encoding the text whole.
 TEST(SegmentedEncoder, Llama2TokenizerOnConformanceTextsAndNovels) {
   const std::string model = kData + "/models/llama2-tokenizer.model";
-  const std::string vectors = kData + "/tokenizer-tests/ggml-vocab-llama-spm.gguf.inp";
-  if (!fs::exists(model) || !fs::exists(vectors)) GTEST_SKIP() << "no ../shared/data";
+  const std::string base = kData + "/tokenizer-tests/ggml-vocab-llama-spm.gguf";
+  if (!fs::exists(model) || !fs::exists(base + ".inp")) GTEST_SKIP() << "no ../shared/data";
   const Tokenizer tok = Tokenizer::from_file(model);
   const SegmentedEncoder enc(tok);
   ASSERT_TRUE(enc.can_prove_cuts()) << enc.unprovable_reason();
 
-  std::ifstream in(vectors);
-  std::string line, text;
   int texts = 0, cuts = 0;
   CutCheck total;
   auto check = [&](const std::string& t) {
@@ -281,18 +263,8 @@ TEST(SegmentedEncoder, Llama2TokenizerOnConformanceTextsAndNovels) {
     total.unsafe_mismatch += c.unsafe_mismatch;
     ++texts;
   };
-  bool first = true;
-  while (std::getline(in, line)) {
-    if (line == "__ggml_vocab_test__") {
-      if (text.size() > 1) check(text);
-      text.clear();
-      first = true;
-      continue;
-    }
-    if (!first) text += '\n';
-    text += line;
-    first = false;
-  }
+  for (const auto& v : test_fixtures::read_tokenizer_vectors(base))
+    if (v.text.size() > 1) check(v.text);
   check(kTricky);
   EXPECT_GT(texts, 20);
   EXPECT_GT(total.safe, 200);
