@@ -34,8 +34,8 @@ double cpu_seconds(clockid_t clock) {
 }
 
 struct Run {
-  double wall = 0, cpu = 0;           // seconds: elapsed, and CPU of the whole process
-  std::vector<double> thread_cpu;     // seconds of CPU each thread spent encoding segments
+  double wall = 0, cpu = 0;        // seconds: elapsed, and CPU of the whole process
+  std::vector<double> thread_cpu;  // seconds of CPU each thread spent encoding segments
   std::vector<int32_t> tokens;
 };
 
@@ -83,19 +83,21 @@ void report(const char* name, const std::vector<Run>& runs, size_t bytes) {
     busiest = std::max(busiest, t);
     per_thread += (per_thread.empty() ? "" : " / ") + longctx::strformat("%.2f", t);
   }
-  std::printf("%-22s wall %6.2f s  %5.2f MB/s  %8.0f tokens/s  cpu %6.2f s  busiest thread %6.2f s"
-              "  (per thread %s)\n",
-              name, best.wall, static_cast<double>(bytes) / 1e6 / best.wall,
-              static_cast<double>(best.tokens.size()) / best.wall, best.cpu, busiest,
-              per_thread.c_str());
+  std::printf(
+      "%-22s wall %6.2f s  %5.2f MB/s  %8.0f tokens/s  cpu %6.2f s  busiest thread %6.2f s"
+      "  (per thread %s)\n",
+      name, best.wall, static_cast<double>(bytes) / 1e6 / best.wall,
+      static_cast<double>(best.tokens.size()) / best.wall, best.cpu, busiest, per_thread.c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s <tokenizer.model> <text file> [threads=2] [segment_kb=64] "
-                 "[repeats=3]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s <tokenizer.model> <text file> [threads=2] [segment_kb=64] "
+                 "[repeats=3]\n",
+                 argv[0]);
     return 2;
   }
   try {
@@ -121,7 +123,8 @@ int main(int argc, char** argv) {
     }
     for (const auto* runs : {&one, &many})
       for (const Run& r : *runs)
-        LONGCTX_CHECK(r.tokens == whole[0].tokens, "segmented tokens differ from whole-text tokens");
+        LONGCTX_CHECK(r.tokens == whole[0].tokens,
+                      "segmented tokens differ from whole-text tokens");
     report("whole, 1 call", whole, text.size());
     report("segments, 1 thread", one, text.size());
     report(longctx::strformat("segments, %d threads", threads).c_str(), many, text.size());

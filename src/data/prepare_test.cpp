@@ -2,12 +2,13 @@
 // encoding each document whole, bit for bit, with 1 and with 2 threads, on real novels with
 // the LLaMA 2 tokenizer and with a tokenizer trained by longctx; and memory-heavy inputs are
 // cut (and reported) rather than handed to SentencePiece whole.
+#include "data/prepare.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "data/indexed_dataset.h"
-#include "data/prepare.h"
 #include "data/test_support.h"
 
 namespace longctx::data {

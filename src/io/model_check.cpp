@@ -52,8 +52,8 @@ void check_model(const model::LlamaModel& m, const Tokenizer* tok, const std::st
                     shape_text(expected[i].second).c_str());
       floats += static_cast<size_t>(have[i].shape.numel());
     }
-    LONGCTX_CHECK(floats == m.params.size(), "the tensors hold %zu floats, the buffer %zu",
-                  floats, m.params.size());
+    LONGCTX_CHECK(floats == m.params.size(), "the tensors hold %zu floats, the buffer %zu", floats,
+                  m.params.size());
     LONGCTX_CHECK(!tok || tok->vocab_size() <= m.config.vocab_size,
                   "tokenizer '%s' has %d pieces but the embedding only %lld rows",
                   tok->origin().c_str(), tok->vocab_size(),

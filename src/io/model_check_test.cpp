@@ -1,5 +1,7 @@
 // Every writer refuses an inconsistent model before writing anything (GGUF, Hugging Face
 // folder, checkpoint), and the readers apply the same rules to what they load.
+#include "io/model_check.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,7 +11,6 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "io/checkpoint.h"
-#include "io/model_check.h"
 #include "io/model_io.h"
 #include "io/tiny_tokenizer_fixture.h"
 #include "rope/rope_spec.h"
@@ -63,7 +64,8 @@ void expect_refused(const std::function<void()>& save, const fs::path& dir,
 
 // All three writers on one model; nothing may appear under `dir`.
 void expect_all_writers_refuse(const model::LlamaModel& m, const Tokenizer* tok,
-                               const std::string& name, std::initializer_list<const char*> needles) {
+                               const std::string& name,
+                               std::initializer_list<const char*> needles) {
   const fs::path dir = empty_dir(name);
   expect_refused([&] { save_gguf_model(m, tok, (dir / "m.gguf").string()); }, dir, needles);
   expect_refused([&] { save_hf_model(m, tok, (dir / "hf").string(), DType::kBF16); }, dir, needles);
@@ -164,7 +166,8 @@ TEST(ModelCheck, ReadersApplyTheSameRules) {
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("100 pieces but the embedding only 64 rows"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -34,8 +34,10 @@ SegmentedEncoder::SegmentedEncoder(const Tokenizer& tokenizer) : tokenizer_(&tok
   join_unknown_runs_ = !m.byte_fallback;
   unk_id_ = tokenizer.unk_id();
   if (m.model_type != kBpeModelType)
-    reason_ = strformat("model type %d is not BPE (a unigram model's Viterbi search sums float "
-                        "scores, so a cut is not provably exact)", m.model_type);
+    reason_ = strformat(
+        "model type %d is not BPE (a unigram model's Viterbi search sums float "
+        "scores, so a cut is not provably exact)",
+        m.model_type);
   else if (m.has_charsmap)
     reason_ = "normalisation rule '" + m.normalizer_name +
               "' rewrites character sequences (only 'identity' is character-local)";

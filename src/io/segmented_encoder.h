@@ -95,7 +95,7 @@ class SegmentedEncoder {
 
   const Tokenizer* tokenizer_;
   std::unique_ptr<Tokenizer> continuation_;  // add_dummy_prefix off; null: same as tokenizer_
-  std::unordered_set<uint64_t> pairs_;      // (first << 32 | second) code points inside pieces
+  std::unordered_set<uint64_t> pairs_;       // (first << 32 | second) code points inside pieces
   bool escape_whitespaces_ = true;
   bool remove_extra_whitespaces_ = false;
   bool join_unknown_runs_ = false;  // no byte fallback: unknown runs fold into one token

@@ -3,6 +3,8 @@
 // each normaliser setting that matters, on the LLaMA 2 tokenizer with llama.cpp's conformance
 // texts and excerpts of the novels in ../shared/data/text; and the controls show that the
 // rules are needed (without them the tokens do change), so the checks can fail.
+#include "io/segmented_encoder.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,7 +14,6 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "io/segmented_encoder.h"
 #include "io/sentencepiece_proto.h"
 #include "io/stories_fixture.h"
 #include "io/tokenizer_train.h"
@@ -26,12 +27,12 @@ using test_fixtures::kData;
 
 // Seeded English-like lines with doubled spaces now and then (so "▁▁" becomes a piece).
 std::vector<std::string> training_lines() {
-  static const char* kWords[] = {"the", "river", "stone", "light", "over", "under", "green",
-                                 "house", "garden", "window", "letter", "morning", "silver",
-                                 "voice", "answer", "winter", "child", "and", "of", "to", "in",
-                                 "with", "was", "she", "he", "it", "that", "there", "forest",
-                                 "lantern", "seven", "walked", "spoke", "heard", "Leading",
-                                 "Tabs", "spaces", "Numbers", "end", "word"};
+  static const char* kWords[] = {
+      "the",    "river",  "stone",   "light",   "over",   "under",   "green",  "house",
+      "garden", "window", "letter",  "morning", "silver", "voice",   "answer", "winter",
+      "child",  "and",    "of",      "to",      "in",     "with",    "was",    "she",
+      "he",     "it",     "that",    "there",   "forest", "lantern", "seven",  "walked",
+      "spoke",  "heard",  "Leading", "Tabs",    "spaces", "Numbers", "end",    "word"};
   std::mt19937_64 rng(11);
   std::vector<std::string> lines;
   for (int l = 0; l < 3000; ++l) {
@@ -49,13 +50,21 @@ std::vector<std::string> training_lines() {
 
 // A small BPE model with LLaMA's settings, changed by `changes`.
 Tokenizer train(const std::string& name, const std::map<std::string, std::string>& changes) {
-  std::unordered_map<std::string, std::string> args = {
-      {"model_type", "bpe"}, {"vocab_size", "400"}, {"character_coverage", "1.0"},
-      {"byte_fallback", "true"}, {"split_digits", "true"},
-      {"allow_whitespace_only_pieces", "true"}, {"remove_extra_whitespaces", "false"},
-      {"normalization_rule_name", "identity"}, {"unk_id", "0"}, {"bos_id", "1"},
-      {"eos_id", "2"}, {"pad_id", "-1"}, {"hard_vocab_limit", "false"}, {"minloglevel", "2"},
-      {"num_threads", "1"}};
+  std::unordered_map<std::string, std::string> args = {{"model_type", "bpe"},
+                                                       {"vocab_size", "400"},
+                                                       {"character_coverage", "1.0"},
+                                                       {"byte_fallback", "true"},
+                                                       {"split_digits", "true"},
+                                                       {"allow_whitespace_only_pieces", "true"},
+                                                       {"remove_extra_whitespaces", "false"},
+                                                       {"normalization_rule_name", "identity"},
+                                                       {"unk_id", "0"},
+                                                       {"bos_id", "1"},
+                                                       {"eos_id", "2"},
+                                                       {"pad_id", "-1"},
+                                                       {"hard_vocab_limit", "false"},
+                                                       {"minloglevel", "2"},
+                                                       {"num_threads", "1"}};
   for (const auto& [k, v] : changes) args[k] = v;
   static const std::vector<std::string> lines = training_lines();
   return Tokenizer::from_serialized_proto(train_sentencepiece_model(lines, args, name), name);
@@ -67,11 +76,12 @@ const std::string kTricky =
     "  Leading spaces and  double  spaces.\tTabs\t\tand\nnewlines\n\n\nthree. Unknown: "
     "\xD0\xB6\xD0\xB8\xD0\xB7\xD0\xBD\xD1\x8C \xE6\xBC\xA2\xE5\xAD\x97\xF0\x9F\x99\x82"
     "\xF0\x9F\x99\x82 end. Literal \xE2\x96\x81 symbol \xE2\x96\x81\xE2\x96\x81word "
-    "<sep>joined<sep> ab cd ab\xE2\x96\x81" "cd. Numbers 12345  67890. The river was green "
+    "<sep>joined<sep> ab cd ab\xE2\x96\x81"
+    "cd. Numbers 12345  67890. The river was green "
     "and the stone   was silver.   \n   \n  x";
 
 struct CutCheck {
-  int safe = 0, safe_mismatch = 0;  // cuts called safe; of them, tokens changed (must be 0)
+  int safe = 0, safe_mismatch = 0;      // cuts called safe; of them, tokens changed (must be 0)
   int unsafe = 0, unsafe_mismatch = 0;  // the others; of them, tokens changed (controls)
 };
 
@@ -111,7 +121,9 @@ void expect_fine_segments_exact(const SegmentedEncoder& enc, const Tokenizer& to
 }
 
 TEST(SegmentedEncoder, LlamaSettingsEveryCutCalledSafeIsExact) {
-  const Tokenizer tok = train("llama-like", {{"user_defined_symbols", "<sep>,ab\xE2\x96\x81" "cd"}});
+  const Tokenizer tok = train("llama-like", {{"user_defined_symbols",
+                                              "<sep>,ab\xE2\x96\x81"
+                                              "cd"}});
   const SegmentedEncoder enc(tok);
   ASSERT_TRUE(enc.can_prove_cuts()) << enc.unprovable_reason();
   const CutCheck c = check_every_cut(enc, tok, kTricky);
@@ -135,7 +147,8 @@ TEST(SegmentedEncoder, LlamaSettingsEveryCutCalledSafeIsExact) {
 }
 
 TEST(SegmentedEncoder, CollapsedWhitespaceNoPrefixAndNoByteFallbackStayExact) {
-  const Tokenizer collapse = train("remove-extra-whitespaces", {{"remove_extra_whitespaces", "true"}});
+  const Tokenizer collapse =
+      train("remove-extra-whitespaces", {{"remove_extra_whitespaces", "true"}});
   const Tokenizer no_prefix = train("no-dummy-prefix", {{"add_dummy_prefix", "false"}});
   const Tokenizer no_bytes = train("no-byte-fallback", {{"byte_fallback", "false"}});
   for (const Tokenizer* tok : {&collapse, &no_prefix, &no_bytes}) {

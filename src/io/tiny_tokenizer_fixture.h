@@ -17,8 +17,8 @@ inline std::string tiny_tokenizer_proto(int pieces) {
   m.pieces.push_back({"<s>", 0.0f, io::PieceType::kControl});
   m.pieces.push_back({"</s>", 0.0f, io::PieceType::kControl});
   for (int i = 3; i < pieces; ++i)
-    m.pieces.push_back({"\xE2\x96\x81w" + std::to_string(i), -static_cast<float>(i),
-                        io::PieceType::kNormal});
+    m.pieces.push_back(
+        {"\xE2\x96\x81w" + std::to_string(i), -static_cast<float>(i), io::PieceType::kNormal});
   return io::serialize_sp_model(m);
 }
 
