@@ -63,7 +63,8 @@ void run_prepare(const PrepareArgs& a) {
   p.output_dir = a.output;
   p.tokenizer_path = a.tokenizer;
   p.max_bytes = static_cast<int64_t>(a.max_mb * 1e6);
-  LONGCTX_CHECK(a.segment_kb >= 0, "--segment-kb must be >= 0, got %g", a.segment_kb);
+  LONGCTX_CHECK(a.segment_kb == 0 || a.segment_kb >= 1,
+                "--segment-kb must be 0 (whole documents) or at least 1, got %g", a.segment_kb);
   if (a.segment_kb == 0) {
     p.segments = {SIZE_MAX, SIZE_MAX};
   } else {

@@ -125,6 +125,9 @@ TEST(DataCli, BadFlagsAndInputsGiveMessagesNotCrashes) {
               " -o " + (dir / "o").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("none.model"), std::string::npos) << r.out;
+  r = run("data prepare " + dir.string() + " --tokenizer x -o y --segment-kb 0.5");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("--segment-kb"), std::string::npos) << r.out;
   r = run("data tasks --task bogus --tokenizer x -o y");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("bogus"), std::string::npos) << r.out;

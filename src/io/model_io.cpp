@@ -67,7 +67,6 @@ std::vector<int64_t> gguf_ne(const Shape& s) {
   return ne;
 }
 
-
 rope::GgufKv to_rope_kv(const GgufFile& g) {
   rope::GgufKv kv;
   for (const auto& [k, v] : g.metadata()) {
