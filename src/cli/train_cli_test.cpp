@@ -289,6 +289,21 @@ TEST(TrainCli, ExtendCarriesTheNewEncodingIntoHfAndGguf) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(json::parse(file_bytes(base / "pose/final/config.json"))["max_position_embeddings"],
             512);
+  // xPos ABF (the paper's fourth variant): checkpoints and the final folder carry it exactly
+  // (under longctx's own rope_type); GGUF cannot, which --gguf reports before training.
+  const std::string xpos_flags = "extend --from " + (base / "short").string() +
+                                 " --rope xpos:base=500000 --seq 128 --steps 2 --save-every 1"
+                                 " --eval-every 0 --threads 1 --peak-gflops 50 --data " +
+                                 shards().string();
+  r = run(xpos_flags + " --gguf --out " + (base / "xpos_gguf").string());
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("--gguf"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(base / "xpos_gguf" / "metrics.jsonl")) << "trained before refusing";
+  r = run(xpos_flags + " --out " + (base / "xpos").string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto xpos = longctx::io::load_model((base / "xpos/final").string());
+  EXPECT_EQ(xpos.model.config.rope, longctx::rope::parse_rope_spec("xpos:base=500000"));
+  EXPECT_EQ(longctx::io::list_checkpoints((base / "xpos").string()).size(), 2u);
 }
 
 TEST(TrainCli, MpiTwoRanksMatchOneProcessAndResume) {

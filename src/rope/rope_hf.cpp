@@ -51,6 +51,9 @@ int hf_head_dim(const json& config) {
 
 }  // namespace
 
+// rope_type prefix for kinds only longctx implements (xpos, truncation).
+constexpr const char* kLongctxTypePrefix = "longctx_";
+
 RopeSpec rope_from_hf_config(const json& config) {
   LONGCTX_CHECK(config.is_object(), "Hugging Face config: expected a JSON object");
   // Pick the parameter dict and how its keys are named in messages.
@@ -159,9 +162,22 @@ RopeSpec rope_from_hf_config(const json& config) {
     spec.params["low_freq_factor"] = require_number(params, "low_freq_factor", w, "llama3");
     spec.params["high_freq_factor"] = require_number(params, "high_freq_factor", w, "llama3");
     spec.params["original"] = original_or_max_pos("llama3");
+  } else if (type.rfind(kLongctxTypePrefix, 0) == 0) {
+    // Written by rope_to_hf_config for kinds transformers cannot express (xpos, truncation).
+    auto it = params.find("longctx_spec");
+    LONGCTX_CHECK(it != params.end() && it->is_string(),
+                  "Hugging Face config: rope_type '%s' needs the string '%slongctx_spec'", type.c_str(), w);
+    try {
+      spec = parse_rope_spec(it->get<std::string>());
+    } catch (const Error& e) {
+      throw e.with_context(std::string("Hugging Face config: ") + w + "longctx_spec");
+    }
+    LONGCTX_CHECK(type == std::string(kLongctxTypePrefix) + rope_kind_name(spec.kind),
+                  "Hugging Face config: rope_type '%s' disagrees with %slongctx_spec '%s'", type.c_str(), w,
+                  it->get<std::string>().c_str());
   } else {
     throw_error("Hugging Face config: '%srope_type' '%s' is not supported (known: default, linear, dynamic, yarn, "
-                "longrope, llama3)",
+                "longrope, llama3, and longctx's own longctx_xpos, longctx_truncation)",
                 w, type.c_str());
   }
   try {
@@ -175,11 +191,6 @@ RopeSpec rope_from_hf_config(const json& config) {
 void rope_to_hf_config(const RopeSpec& spec, json& config) {
   validate_rope_spec(spec);
   LONGCTX_CHECK(config.is_object() || config.is_null(), "Hugging Face config: expected a JSON object");
-  const char* kn = rope_kind_name(spec.kind);
-  LONGCTX_CHECK(spec.kind != RopeKind::kXpos && spec.kind != RopeKind::kTruncation,
-                "Hugging Face config cannot express RoPE kind '%s' (no rope_type for it in transformers); refusing "
-                "to write a lossy config",
-                kn);
   double base = spec.base;
   json scaling = json::object();
   auto put = [&](const char* key, const std::string& param) {
@@ -250,7 +261,13 @@ void rope_to_hf_config(const RopeSpec& spec, json& config) {
       break;
     case RopeKind::kXpos:
     case RopeKind::kTruncation:
-      break;  // refused above
+      // transformers has no rope_type for these. A type of longctx's own makes transformers
+      // stop with an unknown-type error instead of silently running plain RoPE; longctx
+      // reads the exact spec back from longctx_spec.
+      type = std::string(kLongctxTypePrefix) + rope_kind_name(spec.kind);
+      for (const auto& [key, value] : spec.params) scaling[key] = value;
+      scaling["longctx_spec"] = format_rope_spec(spec);
+      break;
   }
   if (spec.kind == RopeKind::kYarn || spec.kind == RopeKind::kLlama3) {
     if (config.contains("original_max_position_embeddings"))

@@ -9,7 +9,10 @@
 //   priority), else the dict's, else max_position_embeddings; dynamic uses max_position_embeddings.
 // Export writes rope_theta + rope_scaling (or rope_parameters when the config already has that
 // key), with both "rope_type" and "type". Kinds Hugging Face cannot express (xpos, truncation)
-// throw Error instead of writing a lossy config; static ntk is written as default with the
+// get a rope_type of longctx's own ("longctx_xpos", "longctx_truncation") with the exact spec
+// in "longctx_spec": longctx reads them back exactly, and transformers stops with an
+// unknown-rope_type error rather than silently running plain RoPE (a lossy config is never
+// written); static ntk is written as default with the
 // NTK-adjusted rope_theta (identical frequencies; needs head_dim or hidden_size and
 // num_attention_heads in the config).
 #pragma once

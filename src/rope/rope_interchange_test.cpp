@@ -152,10 +152,25 @@ TEST(RopeHf, ExportImportRoundTripsEveryExpressibleKind) {
 
 TEST(RopeHf, ExportRefusesWhatHfCannotExpress) {
   json config = {{"hidden_size", 512}, {"num_attention_heads", 8}};
-  expect_error_contains([&] { rope_to_hf_config(parse_rope_spec("xpos:base=500000"), config); },
-                        "cannot express RoPE kind 'xpos'");
-  expect_error_contains([&] { rope_to_hf_config(parse_rope_spec("truncation:wavelength=4096"), config); },
-                        "cannot express RoPE kind 'truncation'");
+  // Kinds transformers lacks round-trip exactly through a rope_type of longctx's own, which
+  // transformers itself rejects (never a silently plain-RoPE config).
+  for (const char* text : {"xpos:base=500000", "xpos:base=10000,gamma=0.3,scale_base=256",
+                           "truncation:wavelength=4096", "truncation:wavelength=512,low=0.25,partial=0.5"}) {
+    SCOPED_TRACE(text);
+    const RopeSpec spec = parse_rope_spec(text);
+    json c = {{"hidden_size", 256}, {"num_attention_heads", 4}, {"max_position_embeddings", 4096}};
+    rope_to_hf_config(spec, c);
+    const std::string type = c["rope_scaling"]["rope_type"].get<std::string>();
+    EXPECT_EQ(type, std::string("longctx_") + rope_kind_name(spec.kind));
+    EXPECT_EQ(c["rope_scaling"]["type"], type);
+    EXPECT_EQ(c["rope_theta"].get<double>(), spec.base);
+    EXPECT_EQ(format_rope_spec(rope_from_hf_config(c)), format_rope_spec(spec));
+  }
+  json mismatched = {{"rope_theta", 10000.0},
+                     {"rope_scaling", {{"rope_type", "longctx_xpos"}, {"longctx_spec", "truncation:wavelength=64"}}}};
+  expect_error_contains([&] { rope_from_hf_config(mismatched); }, "disagrees with");
+  json missing = {{"rope_theta", 10000.0}, {"rope_scaling", {{"rope_type", "longctx_xpos"}}}};
+  expect_error_contains([&] { rope_from_hf_config(missing); }, "longctx_spec");
   json mismatch = {{"max_position_embeddings", 8192}};
   expect_error_contains([&] { rope_to_hf_config(parse_rope_spec("dynamic:factor=2,original=4096"), mismatch); },
                         "max_position_embeddings");

@@ -12,6 +12,7 @@
 #include "io/checkpoint.h"
 #include "io/model_io.h"
 #include "model/llama.h"
+#include "rope/rope_gguf.h"
 #include "rope/rope_spec.h"
 #include "train/batch_feed.h"
 #include "train/distributed.h"
@@ -118,6 +119,15 @@ TrainResult run_training(TrainConfig config) {
   RunModel run = plan.resume ? model_from_checkpoint(*checkpoint, config)
                              : make_initial_model(config, sources);
   model::LlamaModel& model = run.model;
+  if (config.gguf) {  // find out now, not after the training, that GGUF cannot hold this encoding
+    try {
+      rope::rope_to_gguf(model.config.rope, static_cast<int>(model.config.resolved_head_dim()),
+                         model.config.max_seq_len);
+    } catch (const Error& e) {
+      throw e.with_context("--gguf (RUN/final.gguf would fail after training; the Hugging Face "
+                           "folder RUN/final holds this encoding)");
+    }
+  }
   AdamW optimizer(model.config, adam_options);
   int64_t step = 0, tokens_seen = 0;
   double elapsed_before = 0;
