@@ -28,13 +28,15 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "core/timer.h"
-#include "kernels/adamw.h"
 #include "kernels/platform.h"
 #include "matmul_peak.h"
 #include "model/config.h"
 #include "model/llama.h"
 #include "model/parameters.h"
 #include "step_breakdown.h"
+#include "train/flops.h"
+#include "train/metrics.h"
+#include "train/optimizer.h"
 
 using namespace longctx;
 using nlohmann::json;
@@ -52,14 +54,6 @@ struct Options {
   std::string json_path;
 };
 
-double model_flops_per_token(const model::ModelConfig& c, int64_t T) {
-  const double C = double(c.dim), D = double(c.resolved_head_dim());
-  const double qkv = double(c.n_heads + 2 * c.n_kv_heads) * D * C;
-  const double per_layer = qkv + double(c.n_heads) * D * C + 3.0 * double(c.ffn_dim) * C;
-  const double weights = double(c.n_layers) * per_layer + double(c.vocab_size) * C;
-  return 6.0 * weights + 6.0 * double(c.n_layers) * C * double(T);
-}
-
 // One T, in this process.
 json run_one(const Options& o, int64_t T) {
   set_num_threads(o.threads);
@@ -70,7 +64,10 @@ json run_one(const Options& o, int64_t T) {
 
   model::LlamaModel m(cfg);
   model::init_weights(m, 1234);
-  model::ParameterSet grads(cfg), adam_m(cfg), adam_v(cfg);
+  model::ParameterSet grads(cfg);
+  train::AdamWOptions adam_options;
+  adam_options.clip_norm = 0;  // the raw engine step: no gradient norm, no clipping
+  train::AdamW optimizer(cfg, adam_options);
   model::TrainWorkspace ws;
   ws.prepare(cfg, o.batch, T,
              o.recompute ? model::WorkspaceLayout::kRecompute : model::WorkspaceLayout::kStoreAll);
@@ -82,25 +79,17 @@ json run_one(const Options& o, int64_t T) {
   model::StepOptions so;
   so.recompute = o.recompute;
 
-  std::vector<double> fb_times, opt_times, step_times;
+  std::vector<double> fb_times, opt_times, step_times, cpu_times;
   double loss_first = 0, loss_last = 0;
   for (int s = 0; s < o.warmup + o.steps; ++s) {
     Timer t;
+    const double cpu_before = train::process_cpu_seconds();
     grads.zero();
     const kernels::LossSum ls =
         model::forward_backward(m, grads, tokens.data(), targets.data(), o.batch, T, so, ws);
     const double fb = t.seconds();
     Timer topt;
-    kernels::AdamWParams hp;
-    const float wd = hp.weight_decay;
-    float* g0 = grads.data();
-    float* m0 = adam_m.data();
-    float* v0 = adam_v.data();
-    m.params.for_each([&](const model::ParamEntry& e, float* p) {
-      hp.weight_decay = e.weight_decay ? wd : 0.0f;
-      kernels::adamw_update(p, g0 + e.offset, m0 + e.offset, v0 + e.offset,
-                            int64_t(e.shape.numel()), hp, s + 1);
-    });
+    optimizer.step(m.params, grads, 3e-4, /*grad_norm=*/0.0);
     const double opt = topt.seconds(), step = t.seconds();
     const double loss = ls.loss_sum / double(std::max<int64_t>(ls.n_valid, 1));
     if (s == 0) loss_first = loss;
@@ -108,7 +97,11 @@ json run_one(const Options& o, int64_t T) {
     std::fprintf(stderr, "  %s T=%ld step %d (%s): %.3f s (fwd+bwd %.3f, adamw %.3f), loss %.4f\n",
                  o.config.c_str(), long(T), s, s < o.warmup ? "warm-up" : "timed", step, fb, opt,
                  loss);
-    if (s >= o.warmup) fb_times.push_back(fb), opt_times.push_back(opt), step_times.push_back(step);
+    const double cpu = train::process_cpu_seconds() - cpu_before;
+    if (s >= o.warmup) {
+      fb_times.push_back(fb), opt_times.push_back(opt), step_times.push_back(step);
+      cpu_times.push_back(cpu);
+    }
   }
   const size_t rss = peak_rss_bytes();
   const double peak_after = bench::measure_peak_gflops(true, 0.5);
@@ -120,12 +113,14 @@ json run_one(const Options& o, int64_t T) {
   };
   const double step_med = median(step_times);
   const double step_best = *std::min_element(step_times.begin(), step_times.end());
-  const double flops_tok = model_flops_per_token(cfg, T);
+  const double flops_tok = train::model_flops_per_token(cfg, T);
   const double tok_s = double(N) / step_med;
   json r = {{"bench", "train_step"}, {"impl", "longctx"}, {"config", o.config}, {"seq", T},
             {"batch", o.batch}, {"recompute", o.recompute}, {"threads", o.threads},
             {"steps", o.steps}, {"warmup", o.warmup}, {"params", int64_t(m.params.size())},
             {"step_s_median", step_med}, {"step_s_best", step_best},
+            {"step_cpu_s_median", median(cpu_times)},
+            {"tokens_per_cpu_s", double(N) / median(cpu_times)},
             {"fwd_bwd_s_median", median(fb_times)}, {"adamw_s_median", median(opt_times)},
             {"tokens_per_s", tok_s}, {"tokens_per_s_best", double(N) / step_best},
             {"model_flops_per_token", flops_tok}, {"achieved_gflops", flops_tok * tok_s / 1e9},

@@ -26,6 +26,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libsentencepiece-dev sentencepiece
   zlib1g-dev
+  openmpi-bin libopenmpi-dev
 )
 if [ "$want_corpus" = 1 ]; then
   packages+=(bible-kjv bible-kjv-text jargon-text linux-doc-6.1 dict-gcide debian-reference-en)

@@ -2,8 +2,9 @@
 # The main job on the built-in default corpus. Installs what it needs
 # (Debian packages, including the corpus text packages), builds longctx, then:
 #   1. builds the default corpus from Debian text packages (documents, tokenizer, shards);
-#   2. runs the position-encoding analysis of the paper (decay, granularity, spiral).
-# The trainer does not exist yet: when it does, this script trains on the corpus.
+#   2. runs the position-encoding analysis of the paper (decay, granularity, spiral);
+#   3. trains a tiny model from scratch on the corpus and extends it to 8x its length with
+#      RoPE ABF (experiments/tiny_default/run.sh; about 10 minutes on 2 cores).
 # Everything lands in runs/default/ (override with LONGCTX_RUN_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +33,9 @@ if has_command rope; then
   "$bin" rope spiral --out "$run_dir/rope/spiral" "${specs[@]/#/--rope=}"
 else
   echo "== 2. position-encoding analysis: not built yet in this version (longctx rope is missing)"
+fi
+if has_command train; then
+  echo "== 3. tiny model: pretraining at T=512, then extend to T=4096 with ABF -> $run_dir/tiny"
+  BUILD_DIR=build/release experiments/tiny_default/run.sh "$run_dir/corpus" "$run_dir/tiny"
 fi
 echo "== done: results in $run_dir"

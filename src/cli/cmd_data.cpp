@@ -2,6 +2,8 @@
 // corpus, synthetic long-context tasks as JSONL, and a look at sampled training sequences.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -50,6 +52,7 @@ struct PrepareArgs {
   data::TextInputOptions input;
   data::PrepareOptions prepare;
   double max_mb = 0, max_document_mb = 8, max_line_kb = 1024;
+  double segment_kb = 64;  // 0: each document in one tokenizer call (no cuts)
 };
 
 void run_prepare(const PrepareArgs& a) {
@@ -60,6 +63,14 @@ void run_prepare(const PrepareArgs& a) {
   p.output_dir = a.output;
   p.tokenizer_path = a.tokenizer;
   p.max_bytes = static_cast<int64_t>(a.max_mb * 1e6);
+  LONGCTX_CHECK(a.segment_kb == 0 || a.segment_kb >= 1,
+                "--segment-kb must be 0 (whole documents) or at least 1, got %g", a.segment_kb);
+  if (a.segment_kb == 0) {
+    p.segments = {SIZE_MAX, SIZE_MAX};
+  } else {
+    p.segments.target_bytes = static_cast<size_t>(a.segment_kb * 1024);
+    p.segments.max_bytes = std::max(p.segments.max_bytes, 4 * p.segments.target_bytes);
+  }
   const io::Tokenizer tok = io::Tokenizer::from_file(a.tokenizer);
   const auto r = data::prepare_from_inputs(a.inputs, in, tok, p);
   std::printf("data prepare: wrote %s/{train,valid}.{bin,idx} and dataset.json\n%s",
@@ -237,6 +248,10 @@ CommandRegistrar reg("data", [](CLI::App& app) {
   prep->add_option("--max-mb", pa->max_mb, "Stop after this many MB of text (0 = all)");
   prep->add_option("--max-document-mb", pa->max_document_mb,
                    "Longer documents are cut into parts")->capture_default_str();
+  prep->add_option("--segment-kb", pa->segment_kb,
+                   "Documents are tokenised in segments of about this size, cut where the tokens "
+                   "provably stay those of the whole document (0 = whole documents, one call each)")
+      ->capture_default_str();
   prep->add_option("--max-line-kb", pa->max_line_kb, "Longer lines are wrapped")
       ->capture_default_str();
   prep->callback([pa] { run_prepare(*pa); });

@@ -13,8 +13,10 @@
 #include <sys/wait.h>
 
 #include "io/gguf.h"
+#include "io/model_io.h"
 #include "io/tokenizer.h"
 #include "io/stories_fixture.h"
+#include "io/tiny_tokenizer_fixture.h"
 
 namespace {
 
@@ -108,6 +110,33 @@ TEST(IoCli, BadInputIsAnErrorNotACrash) {
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("--dtype"), std::string::npos) << r.output;
   }
+}
+
+// A tokenizer with more pieces than the model has embedding rows, or a position encoding the
+// target format cannot hold: convert refuses before writing anything.
+TEST(IoCli, ConvertRefusesInconsistentModelsAndWritesNothing) {
+  const fs::path dir = temp_dir();
+  longctx::model::LlamaModel m(longctx::model::preset_config("test"));  // 64 embedding rows
+  longctx::model::init_weights(m, 1);
+  const std::string hf = (dir / "tiny_hf").string();
+  longctx::io::save_hf_model(m, nullptr, hf);
+  const std::string big = (dir / "big.model").string();
+  const std::string proto = longctx::test_fixtures::tiny_tokenizer_proto(100);
+  std::ofstream(big, std::ios::binary) << proto;
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {"--tokenizer " + big, "100 pieces but the embedding only 64 rows"},
+      {"--rope xpos", "xpos"}};
+  const std::string llama2 = longctx::test_fixtures::kData + "/models/llama2-tokenizer.model";
+  if (fs::exists(llama2))  // the case reported in issue 13
+    cases.push_back({"--tokenizer " + llama2, "32000 pieces but the embedding only 64 rows"});
+  for (const auto& [flags, message] : cases)
+    for (const std::string out : {"tiny.gguf", "tiny_out"}) {
+      const fs::path target = dir / out;
+      const RunResult r = run("convert --in " + hf + " -o " + target.string() + " " + flags);
+      EXPECT_EQ(r.status, 1) << flags << " -> " << out << ": " << r.output;
+      EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+      EXPECT_FALSE(fs::exists(target)) << target << " written although refused";
+    }
 }
 
 }  // namespace

@@ -82,10 +82,16 @@ IndexedDatasetWriter::~IndexedDatasetWriter() {
 }
 
 void IndexedDatasetWriter::add_document(std::span<const int32_t> tokens) {
-  LONGCTX_CHECK(!finished_, "shard '%s': add_document after finish", prefix_.c_str());
-  LONGCTX_CHECK(tokens.size() <= static_cast<size_t>(std::numeric_limits<int32_t>::max()),
-                "shard '%s': document of %zu tokens exceeds the int32 length field",
-                prefix_.c_str(), tokens.size());
+  append_tokens(tokens);
+  end_document();
+}
+
+void IndexedDatasetWriter::append_tokens(std::span<const int32_t> tokens) {
+  LONGCTX_CHECK(!finished_, "shard '%s': tokens added after finish", prefix_.c_str());
+  LONGCTX_CHECK(static_cast<int64_t>(tokens.size()) <=
+                    std::numeric_limits<int32_t>::max() - open_tokens_,
+                "shard '%s': document of over %lld tokens exceeds the int32 length field",
+                prefix_.c_str(), static_cast<long long>(open_tokens_));
   const std::string tmp = prefix_ + ".bin.tmp";
   if (dtype_ == TokenDType::kUInt16) {
     buffer_.resize(tokens.size() * 2);
@@ -99,12 +105,20 @@ void IndexedDatasetWriter::add_document(std::span<const int32_t> tokens) {
   } else {
     write_all(fd_, tokens.data(), tokens.size() * 4, tmp);
   }
-  lengths_.push_back(static_cast<int32_t>(tokens.size()));
-  tokens_ += static_cast<int64_t>(tokens.size());
+  open_tokens_ += static_cast<int64_t>(tokens.size());
+}
+
+void IndexedDatasetWriter::end_document() {
+  LONGCTX_CHECK(!finished_, "shard '%s': document ended after finish", prefix_.c_str());
+  lengths_.push_back(static_cast<int32_t>(open_tokens_));
+  tokens_ += open_tokens_;
+  open_tokens_ = 0;
 }
 
 void IndexedDatasetWriter::finish() {
   LONGCTX_CHECK(!finished_, "shard '%s': finish called twice", prefix_.c_str());
+  LONGCTX_CHECK(open_tokens_ == 0, "shard '%s': finish with a document still open",
+                prefix_.c_str());
   const std::string bin_tmp = prefix_ + ".bin.tmp", idx_tmp = prefix_ + ".idx.tmp";
   fsync_and_close(fd_, bin_tmp);
   fd_ = -1;
@@ -235,6 +249,16 @@ void IndexedDataset::read(int64_t doc, int64_t begin, int64_t count, int32_t* ou
   } else if (count > 0) {
     std::memcpy(out, bin_ + first * 4, static_cast<size_t>(count) * 4);
   }
+}
+
+void IndexedDataset::release_before(int64_t doc_end) const {
+  LONGCTX_CHECK(doc_end >= 0 && doc_end <= documents(), "shard '%s': release of documents "
+                "[0, %lld) out of range", prefix_.c_str(), static_cast<long long>(doc_end));
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t bytes = static_cast<size_t>(doc_offsets_[doc_end]) * token_dtype_bytes(dtype_);
+  const size_t whole_pages = bytes / page * page;  // the mapping starts page-aligned
+  // Advice only: a failure leaves the pages resident, which is harmless.
+  if (bin_ && whole_pages > 0) ::madvise(const_cast<uint8_t*>(bin_), whole_pages, MADV_DONTNEED);
 }
 
 std::vector<int32_t> IndexedDataset::document(int64_t doc) const {

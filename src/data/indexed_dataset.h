@@ -33,6 +33,10 @@ class IndexedDatasetWriter {
 
   // Appends one document (one sequence). Ids must fit the dtype.
   void add_document(std::span<const int32_t> tokens);
+  // The same in pieces, so a long document never has to be held whole: tokens go to the file
+  // as they come, and end_document() closes the document (possibly empty).
+  void append_tokens(std::span<const int32_t> tokens);
+  void end_document();
   void finish();  // writes the index, fsyncs, renames both files
   int64_t documents() const { return static_cast<int64_t>(lengths_.size()); }
   int64_t tokens() const { return tokens_; }
@@ -43,6 +47,7 @@ class IndexedDatasetWriter {
   int fd_ = -1;
   std::vector<int32_t> lengths_;  // tokens per document
   int64_t tokens_ = 0;
+  int64_t open_tokens_ = 0;  // tokens of the document being appended
   bool finished_ = false;
   std::vector<char> buffer_;  // staging for dtype conversion
 };
@@ -67,6 +72,9 @@ class IndexedDataset {
   // Copies tokens [begin, begin+count) of document `doc` into out (as int32).
   void read(int64_t doc, int64_t begin, int64_t count, int32_t* out) const;
   std::vector<int32_t> document(int64_t doc) const;
+  // Drops this process's resident pages of documents [0, doc_end) (they stay in the file and the
+  // page cache), so a sequential pass over a large shard keeps a bounded RSS.
+  void release_before(int64_t doc_end) const;
 
  private:
   std::string prefix_;

@@ -8,6 +8,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <span>
 
 #include "core/error.h"
 #include "core/hash.h"
@@ -21,6 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kTopDocuments = 10;
+constexpr int64_t kReleaseTokens = 4 << 20;  // phase 2 drops copied shard pages this often
 
 void add_length(SplitStats& s, int64_t length) {
   if (s.over.empty()) s.over.assign(std::size(kLengthThresholds), 0);
@@ -51,22 +53,75 @@ void keep_top(std::vector<std::pair<int64_t, std::string>>& top, int64_t length,
   if (top.size() > kTopDocuments) top.pop_back();
 }
 
-// Tokenises a batch in parallel; out[i] = ids of docs[i]. Rethrows the first error.
-void tokenize_batch(const std::vector<Document>& docs, const io::Tokenizer& tokenizer,
-                    int threads, std::vector<std::vector<int32_t>>& out) {
-  out.assign(docs.size(), {});
+constexpr const char* kUnprovenCut =
+    "cut for the tokenizer where no boundary is provably safe (tokens next to the cut may "
+    "differ from encoding the text whole)";
+
+// A batch's tokens, segment by segment: document d's segments are
+// tokens[first[d]] .. tokens[first[d + 1] - 1], in text order.
+struct SegmentedTokens {
+  std::vector<size_t> first;                 // (documents + 1,)
+  std::vector<std::vector<int32_t>> tokens;  // (segments,) token ids of each segment
+};
+
+// Tokenises a batch: every document is cut into segments and threads share out the segments
+// of all documents, so one long document keeps every thread busy. What comes out depends on
+// the text alone, never on the thread count. Rethrows the first error.
+SegmentedTokens tokenize_batch(const std::vector<Document>& docs,
+                               const io::SegmentedEncoder& encoder,
+                               const io::SegmentOptions& segment_options, int threads,
+                               PrepareResult& result) {
+  struct Item {
+    size_t doc;
+    io::TextSegment segment;
+  };
+  std::vector<Item> items;
+  SegmentedTokens out;
+  for (size_t d = 0; d < docs.size(); ++d) {
+    out.first.push_back(items.size());
+    int64_t unproven = 0;
+    for (const io::TextSegment& seg : encoder.plan(docs[d].text, segment_options)) {
+      items.push_back({d, seg});
+      unproven += seg.proven ? 0 : 1;
+    }
+    if (unproven > 0) result.input.repair(docs[d].source, kUnprovenCut);
+    result.unproven_cuts += unproven;
+  }
+  out.first.push_back(items.size());
+  result.segments += static_cast<int64_t>(items.size());
+
+  out.tokens.resize(items.size());
   std::exception_ptr error;
-  const int64_t n = static_cast<int64_t>(docs.size());
+  const int64_t n = static_cast<int64_t>(items.size());
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t i = 0; i < n; ++i) {
     try {
-      out[i] = tokenizer.encode(docs[i].text);
+      out.tokens[i] = encoder.encode_segment(docs[items[i].doc].text, items[i].segment);
     } catch (...) {
 #pragma omp critical(longctx_prepare_error)
       if (!error) error = std::current_exception();
     }
   }
   if (error) std::rethrow_exception(error);
+  return out;
+}
+
+// Writes document d of a batch to the shard segment by segment (joined as the encoder says),
+// releasing each segment's tokens once written. Returns the document's length in tokens.
+int64_t write_document(IndexedDatasetWriter& shard, SegmentedTokens& batch, size_t d,
+                       const io::SegmentedEncoder& encoder) {
+  int64_t length = 0;
+  int32_t previous = -1;
+  for (size_t k = batch.first[d]; k < batch.first[d + 1]; ++k) {
+    std::vector<int32_t>& t = batch.tokens[k];
+    const size_t skip = encoder.join_skip(previous, t);
+    shard.append_tokens(std::span<const int32_t>(t).subspan(skip));
+    length += static_cast<int64_t>(t.size() - skip);
+    if (t.size() > skip) previous = t.back();
+    std::vector<int32_t>().swap(t);
+  }
+  shard.end_document();
+  return length;
 }
 
 }  // namespace
@@ -100,6 +155,7 @@ PrepareResult prepare_dataset(const DocumentSource& source, const io::Tokenizer&
   PrepareResult result;
   const int threads = options.threads > 0 ? options.threads : num_threads();
   const TokenDType dtype = token_dtype_for_vocab(tokenizer.vocab_size());
+  const io::SegmentedEncoder encoder(tokenizer);
   const std::string all_prefix = (fs::path(options.output_dir) / ".all-documents").string();
 
   // Phase 1: stream, tokenise, append everything to the temporary shard.
@@ -114,14 +170,12 @@ PrepareResult prepare_dataset(const DocumentSource& source, const io::Tokenizer&
   {
     IndexedDatasetWriter all(all_prefix, dtype);
     std::vector<Document> batch;
-    std::vector<std::vector<int32_t>> ids;
     int64_t batch_bytes = 0;
     bool more = true;
     auto flush = [&] {
-      tokenize_batch(batch, tokenizer, threads, ids);
+      SegmentedTokens tokens = tokenize_batch(batch, encoder, options.segments, threads, result);
       for (size_t i = 0; i < batch.size(); ++i) {
-        all.add_document(ids[i]);
-        const int64_t len = static_cast<int64_t>(ids[i].size());
+        const int64_t len = write_document(all, tokens, i, encoder);
         lengths.push_back(len);
         add_length(result.all, len);
         if (!batch[i].group.empty()) add_length(result.groups[batch[i].group], len);
@@ -175,11 +229,19 @@ PrepareResult prepare_dataset(const DocumentSource& source, const io::Tokenizer&
     IndexedDatasetWriter train((fs::path(options.output_dir) / "train").string(), dtype);
     IndexedDatasetWriter valid((fs::path(options.output_dir) / "valid").string(), dtype);
     std::vector<int32_t> buf;
+    int64_t read_since_release = 0;
     for (int64_t d = 0; d < n; ++d) {
       buf.resize(static_cast<size_t>(all.document_length(d)));
       all.read(d, 0, static_cast<int64_t>(buf.size()), buf.data());
       (to_valid[d] ? valid : train).add_document(buf);
       add_length(to_valid[d] ? result.valid : result.train, static_cast<int64_t>(buf.size()));
+      // The mapped pages already copied would otherwise stay resident: RSS would grow with
+      // the corpus.
+      read_since_release += static_cast<int64_t>(buf.size());
+      if (read_since_release >= kReleaseTokens) {
+        all.release_before(d + 1);
+        read_since_release = 0;
+      }
     }
     train.finish();
     valid.finish();
@@ -218,6 +280,13 @@ PrepareResult prepare_dataset(const DocumentSource& source, const io::Tokenizer&
         {"total_seconds", result.total_seconds},
         {"mb_per_second", static_cast<double>(result.bytes) / 1e6 / secs},
         {"tokens_per_second", static_cast<double>(result.all.tokens) / secs}}},
+      {"segments",
+       {{"target_bytes", options.segments.target_bytes},
+        {"max_bytes", options.segments.max_bytes},
+        {"segments", result.segments},
+        {"unproven_cuts", result.unproven_cuts},
+        {"cuts_provable", encoder.can_prove_cuts()},
+        {"why_not_provable", encoder.unprovable_reason()}}},
       {"input", to_json(result.input)},
   };
   write_file_atomically((fs::path(options.output_dir) / "dataset.json").string(),
@@ -255,6 +324,8 @@ std::string summarize(const PrepareResult& r) {
   int64_t skipped = 0, repaired = 0;
   for (const auto& [k, v] : r.input.skipped) skipped += v;
   for (const auto& [k, v] : r.input.repaired) repaired += v;
+  s += strformat("  %" PRId64 " tokenizer segments, %" PRId64 " cut where no boundary is provably "
+                 "safe\n", r.segments, r.unproven_cuts);
   s += strformat("  inputs: %" PRId64 " files, %" PRId64 " skipped, %" PRId64 " repaired\n",
                  r.input.files, skipped, repaired);
   for (const auto& [k, v] : r.input.skipped)

@@ -1,12 +1,15 @@
 // `longctx data prepare`: documents -> parallel tokenisation -> token shards (train and
 // validation, Megatron MMIDIDX layout) + dataset.json with statistics.
 //
-// Two phases keep memory bounded: (1) documents stream through the tokenizer in batches
-// (threads over documents, output order = input order) into a temporary shard holding every
-// document, remembering only each document's length; (2) the split is decided from the lengths
-// (seeded random share, plus optionally the longest documents) and the documents are copied
-// from the memory-mapped temporary shard into train.{bin,idx} and valid.{bin,idx}.
-// Everything is written under temporary names and renamed at the end.
+// Two phases keep memory bounded: (1) documents stream through the tokenizer in batches into a
+// temporary shard holding every document, remembering only each document's length. Inside a
+// batch every document is cut into segments of about 64 KiB at boundaries proven not to change
+// the tokens (io/segmented_encoder.h), and threads share out the segments of all documents, so
+// one long book uses every core; the tokens are those of encoding each document whole, the same
+// for any thread count. (2) The split is decided from the lengths (seeded random share, plus
+// optionally the longest documents) and the documents are copied from the memory-mapped
+// temporary shard into train.{bin,idx} and valid.{bin,idx}. Everything is written under
+// temporary names and renamed at the end.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -17,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/text_input.h"
+#include "io/segmented_encoder.h"
 
 namespace longctx::io {
 class Tokenizer;
@@ -35,6 +39,7 @@ struct PrepareOptions {
   SplitOptions split;
   int threads = 0;                       // 0 = longctx::num_threads()
   int64_t batch_bytes = 16 << 20;        // text tokenised per parallel batch
+  io::SegmentOptions segments;           // how documents are cut for the tokenizer
   int64_t max_documents = 0;             // stop after this many documents (0 = no limit)
   int64_t max_bytes = 0;                 // stop after this many bytes of text (0 = no limit)
   std::string tokenizer_path;            // recorded in dataset.json
@@ -54,6 +59,8 @@ struct PrepareResult {
   SplitStats all, train, valid;
   std::map<std::string, SplitStats> groups;  // per Document::group (when set)
   int64_t bytes = 0;                   // UTF-8 bytes tokenised
+  int64_t segments = 0;                // tokenizer calls (documents cut into segments)
+  int64_t unproven_cuts = 0;           // cuts made where no safe boundary existed
   double tokenize_seconds = 0;         // phase 1 wall time (read + clean + tokenise + write)
   double total_seconds = 0;
   std::vector<std::pair<int64_t, std::string>> longest_documents;  // (tokens, source), top 10

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace longctx::data {
 namespace fs = std::filesystem;
@@ -17,27 +18,6 @@ namespace {
 
 constexpr size_t kReadChunk = 1 << 20;
 constexpr size_t kMaxExamples = 100;
-
-// Length of the valid UTF-8 sequence at s[i..n), or 0 when invalid (RFC 3629: no overlongs,
-// no surrogates, nothing above U+10FFFF).
-size_t utf8_sequence_length(const unsigned char* s, size_t i, size_t n) {
-  const unsigned char c = s[i];
-  if (c < 0x80) return 1;
-  size_t len;
-  uint32_t min;
-  uint32_t cp;
-  if ((c & 0xE0) == 0xC0) { len = 2; min = 0x80; cp = c & 0x1F; }
-  else if ((c & 0xF0) == 0xE0) { len = 3; min = 0x800; cp = c & 0x0F; }
-  else if ((c & 0xF8) == 0xF0) { len = 4; min = 0x10000; cp = c & 0x07; }
-  else return 0;
-  if (i + len > n) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    if ((s[i + k] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i + k] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
 
 bool is_jsonl_path(const std::string& path) {
   auto ends = [&](const char* suffix) {
@@ -66,7 +46,7 @@ size_t cut_point(const std::string& text, size_t limit) {
   const size_t nl = text.rfind('\n', limit - 1);
   if (nl != std::string::npos && nl >= limit / 2) return nl + 1;
   size_t cut = limit;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  while (cut > 0 && utf8_is_continuation(static_cast<unsigned char>(text[cut]))) --cut;
   return cut > 0 ? cut : limit;
 }
 
@@ -128,7 +108,8 @@ CleanResult clean_text(std::string& text, int64_t max_line_bytes) {
       ++i;
       continue;
     }
-    size_t len = utf8_sequence_length(s, i, n);
+    uint32_t cp;
+    size_t len = utf8_decode(s, i, n, &cp);
     const char* bytes = text.data() + i;
     static const char kReplacement[] = "\xEF\xBF\xBD";
     if (len == 0) {

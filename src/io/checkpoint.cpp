@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "io/mapped_file.h"
+#include "io/model_check.h"
 #include "io/safetensors.h"
 
 namespace longctx::io {
@@ -73,6 +74,20 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointSave& s)
   LONGCTX_CHECK(s.step >= 0, "save_checkpoint: step %lld < 0", static_cast<long long>(s.step));
   LONGCTX_CHECK((s.adam_m == nullptr) == (s.adam_v == nullptr),
                 "save_checkpoint: give both AdamW moments or neither");
+  // Every refusal comes before the first file is written.
+  const std::string what = "saving checkpoint " + std::to_string(s.step) + " in '" + run_dir + "'";
+  check_model(*s.model, s.tokenizer, what);
+  for (const model::ParameterSet* set : {s.adam_m, s.adam_v}) {
+    if (!set) continue;
+    const auto& want = s.model->params.entries();
+    const auto& have = set->entries();
+    bool same = have.size() == want.size() && set->size() == s.model->params.size();
+    for (size_t i = 0; same && i < have.size(); ++i)
+      same = have[i].name == want[i].name && have[i].shape == want[i].shape;
+    LONGCTX_CHECK(same, "%s: the optimizer state has another layout than the model (%zu tensors, "
+                  "%zu floats; the model %zu, %zu)", what.c_str(), have.size(), set->size(),
+                  want.size(), s.model->params.size());
+  }
   fs::create_directories(run_dir);
   const fs::path final_dir = fs::path(run_dir) / checkpoint_name(s.step);
   const fs::path tmp = fs::path(run_dir) / (std::string(".").append(checkpoint_name(s.step)).append(".tmp"));
@@ -83,9 +98,6 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointSave& s)
   if (s.adam_m) {
     std::vector<SafetensorsWriteTensor> tensors;
     for (auto [prefix, set] : {std::pair{"exp_avg.", s.adam_m}, std::pair{"exp_avg_sq.", s.adam_v}}) {
-      LONGCTX_CHECK(set->size() == s.model->params.size(),
-                    "save_checkpoint: optimizer state has %zu floats, model %zu", set->size(),
-                    s.model->params.size());
       for (const model::ParamEntry& e : set->entries())
         tensors.push_back({prefix + e.name, DType::kF32,
                            std::vector<int64_t>(e.shape.dims.begin(), e.shape.dims.begin() + e.shape.ndim),

@@ -6,53 +6,24 @@
 
 #include "core/error.h"
 #include "io/gguf_vocab.h"
+#include "io/tokenizer_vectors_fixture.h"
 
 namespace longctx::io {
 namespace {
 
 const std::string kData = LONGCTX_SHARED_DATA;
 
-struct Vector {
-  std::string text;
-  std::vector<int32_t> ids;
-};
+using test_fixtures::read_tokenizer_vectors;
+using test_fixtures::TokenizerVector;
 
-// llama.cpp's test-tokenizer-0 format: .inp holds texts, each followed by a line
-// "__ggml_vocab_test__"; .out holds one line of space-separated ids per text.
-std::vector<Vector> read_vectors(const std::string& base) {
-  std::ifstream inp(base + ".inp"), out(base + ".out");
-  std::vector<Vector> v;
-  std::string line, text;
-  bool first = true;
-  while (std::getline(inp, line)) {
-    if (line == "__ggml_vocab_test__") {
-      Vector t;
-      t.text = text;
-      std::string ids;
-      std::getline(out, ids);
-      std::istringstream is(ids);
-      int32_t id;
-      while (is >> id) t.ids.push_back(id);
-      v.push_back(std::move(t));
-      text.clear();
-      first = true;
-      continue;
-    }
-    if (!first) text += '\n';
-    text += line;
-    first = false;
-  }
-  return v;
-}
-
-void expect_conformance(const Tokenizer& tok, const std::vector<Vector>& vectors) {
-  for (const Vector& v : vectors) EXPECT_EQ(tok.encode(v.text), v.ids) << "text: '" << v.text << "'";
+void expect_conformance(const Tokenizer& tok, const std::vector<TokenizerVector>& vectors) {
+  for (const TokenizerVector& v : vectors) EXPECT_EQ(tok.encode(v.text), v.ids) << "text: '" << v.text << "'";
 }
 
 TEST(GgufVocab, ConformanceVectorsWithGgufVocabAndSentencePieceModel) {
   const std::string base = kData + "/tokenizer-tests/ggml-vocab-llama-spm.gguf";
   if (!std::filesystem::exists(base)) GTEST_SKIP() << "no ../shared/data";
-  const std::vector<Vector> vectors = read_vectors(base);
+  const std::vector<TokenizerVector> vectors = read_tokenizer_vectors(base);
   ASSERT_GT(vectors.size(), 20u);
   const GgufFile g = GgufFile::open(base);
   const Tokenizer from_gguf = tokenizer_from_gguf(g);
@@ -62,7 +33,7 @@ TEST(GgufVocab, ConformanceVectorsWithGgufVocabAndSentencePieceModel) {
   expect_conformance(from_gguf, vectors);
   const Tokenizer sp = Tokenizer::from_file(kData + "/models/llama2-tokenizer.model");
   expect_conformance(sp, vectors);
-  for (const Vector& v : vectors) EXPECT_EQ(from_gguf.decode(v.ids), sp.decode(v.ids));
+  for (const TokenizerVector& v : vectors) EXPECT_EQ(from_gguf.decode(v.ids), sp.decode(v.ids));
 }
 
 TEST(GgufVocab, StoriesVocabularyMatchesItsSentencePieceModel) {

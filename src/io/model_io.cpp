@@ -13,6 +13,7 @@
 #include "io/gguf.h"
 #include "io/gguf_vocab.h"
 #include "io/hf_config.h"
+#include "io/model_check.h"
 #include "io/safetensors.h"
 #include "rope/rope_gguf.h"
 
@@ -66,12 +67,6 @@ std::vector<int64_t> gguf_ne(const Shape& s) {
   return ne;
 }
 
-std::string shape_text(const std::vector<int64_t>& v) {
-  std::string s = "(";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + ")";
-}
-
 rope::GgufKv to_rope_kv(const GgufFile& g) {
   rope::GgufKv kv;
   for (const auto& [k, v] : g.metadata()) {
@@ -97,37 +92,6 @@ std::vector<float> gguf_tensor_f32(const GgufFile& g, const GgufTensorInfo& t) {
   std::vector<float> v(static_cast<size_t>(t.numel()));
   g.tensor_to_f32(t, v.data());
   return v;
-}
-
-void check_tokenizer_fits(const std::optional<Tokenizer>& tok, const ModelConfig& c,
-                          const std::string& origin) {
-  if (tok && tok->vocab_size() > c.vocab_size)
-    throw_error("model '%s': tokenizer has %d pieces but the embedding only %lld rows",
-                origin.c_str(), tok->vocab_size(), static_cast<long long>(c.vocab_size));
-}
-
-// The tensors a config implies, in ParameterSet order, as (HF name, row-major shape):
-// checked against a file BEFORE the parameter buffer is allocated, so a hostile header
-// cannot make the loader allocate (and zero) memory for tensors the file does not hold.
-std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const ModelConfig& c) {
-  const int64_t C = c.dim, D = c.resolved_head_dim(), H = c.n_heads, K = c.n_kv_heads,
-                F = c.ffn_dim, V = c.vocab_size;
-  std::vector<std::pair<std::string, std::vector<int64_t>>> t = {{"model.embed_tokens.weight", {V, C}}};
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    t.push_back({p + "input_layernorm.weight", {C}});
-    t.push_back({p + "self_attn.q_proj.weight", {H * D, C}});
-    t.push_back({p + "self_attn.k_proj.weight", {K * D, C}});
-    t.push_back({p + "self_attn.v_proj.weight", {K * D, C}});
-    t.push_back({p + "self_attn.o_proj.weight", {C, H * D}});
-    t.push_back({p + "post_attention_layernorm.weight", {C}});
-    t.push_back({p + "mlp.gate_proj.weight", {F, C}});
-    t.push_back({p + "mlp.up_proj.weight", {F, C}});
-    t.push_back({p + "mlp.down_proj.weight", {C, F}});
-  }
-  t.push_back({"model.norm.weight", {C}});
-  if (!c.tied_embeddings) t.push_back({"lm_head.weight", {V, C}});
-  return t;
 }
 
 // Row r of each head's interleaved layout is row (r % 2) * rot_dim/2 + r/2 of the half-split
@@ -286,7 +250,7 @@ LoadedModel load_gguf_model(const std::string& path) {
     g.tensor_to_f32(*t, p.data() + e.offset);
   }
   if (g.find("tokenizer.ggml.tokens")) out.tokenizer = tokenizer_from_gguf(g);
-  check_tokenizer_fits(out.tokenizer, c, path);
+  check_model(out.model, out.tokenizer ? &*out.tokenizer : nullptr, "model '" + path + "'");
   return out;
 }
 
@@ -327,13 +291,15 @@ LoadedModel load_hf_model(const std::string& folder) {
   }
   const fs::path tok = fs::path(folder) / "tokenizer.model";
   if (fs::exists(tok)) out.tokenizer = Tokenizer::from_file(tok.string());
-  check_tokenizer_fits(out.tokenizer, c, folder);
+  check_model(out.model, out.tokenizer ? &*out.tokenizer : nullptr, "model '" + folder + "'");
   return out;
 }
 
 void save_gguf_model(const LlamaModel& m, const Tokenizer* tok, const std::string& path,
                      DType dtype) {
-  check_save_dtype(dtype, "saving GGUF '" + path + "'");
+  const std::string what = "saving GGUF '" + path + "'";
+  check_save_dtype(dtype, what);
+  check_model(m, tok, what);
   const ModelConfig& c = m.config;
   GgufMetadata md;
   auto u32 = [&](const std::string& k, int64_t v) {
@@ -357,7 +323,7 @@ void save_gguf_model(const LlamaModel& m, const Tokenizer* tok, const std::strin
   try {
     gr = rope::rope_to_gguf(c.rope, static_cast<int>(c.resolved_head_dim()), c.max_seq_len);
   } catch (const Error& e) {
-    throw e.with_context("saving GGUF '" + path + "'");
+    throw e.with_context(what);
   }
   if (!gr.kv.count("llama.context_length")) u32("llama.context_length", c.max_seq_len);
   for (const auto& [k, v] : gr.kv) md.emplace_back(k, from_rope_scalar(v));
@@ -382,21 +348,21 @@ void save_gguf_model(const LlamaModel& m, const Tokenizer* tok, const std::strin
 
 void save_hf_model(const LlamaModel& m, const Tokenizer* tok, const std::string& folder,
                    DType dtype) {
-  check_save_dtype(dtype, "saving '" + folder + "'");
+  // Everything that can refuse runs before the folder is created: a refused save writes nothing.
+  const std::string what = "saving '" + folder + "'";
+  check_save_dtype(dtype, what);
+  check_model(m, tok, what);
   const ModelConfig& c = m.config;
-  fs::create_directories(folder);
   HfConfigExtras x;
   x.torch_dtype = dtype;
   x.bos_token_id = tok ? tok->bos_id() : 1;
   x.eos_token_id = tok ? tok->eos_id() : 2;
-  nlohmann::json cfg;
+  std::string cfg_text;
   try {
-    cfg = model_config_to_hf(c, x);
+    cfg_text = model_config_to_hf(c, x).dump(2) + "\n";
   } catch (const Error& e) {
-    throw e.with_context("saving '" + folder + "'");
+    throw e.with_context(what);
   }
-  const std::string cfg_text = cfg.dump(2) + "\n";
-  write_file_atomic((fs::path(folder) / "config.json").string(), cfg_text.data(), cfg_text.size());
 
   const int64_t rot = rotary_dim(c), hd = c.resolved_head_dim();
   std::vector<SafetensorsWriteTensor> tensors;
@@ -418,13 +384,9 @@ void save_hf_model(const LlamaModel& m, const Tokenizer* tok, const std::string&
     }
     tensors.push_back(std::move(t));
   });
-  write_safetensors((fs::path(folder) / "model.safetensors").string(), tensors);
-  // A stale index from an earlier sharded save would shadow the new file.
-  fs::remove(fs::path(folder) / "model.safetensors.index.json");
 
+  std::string tok_config_text;
   if (tok) {
-    const std::string proto = tok->serialized_proto();
-    write_file_atomic((fs::path(folder) / "tokenizer.model").string(), proto.data(), proto.size());
     nlohmann::json tc = {{"tokenizer_class", "LlamaTokenizer"},
                          {"add_bos_token", true},
                          {"add_eos_token", false},
@@ -433,9 +395,19 @@ void save_hf_model(const LlamaModel& m, const Tokenizer* tok, const std::string&
     if (tok->bos_id() >= 0) tc["bos_token"] = tok->piece(tok->bos_id());
     if (tok->eos_id() >= 0) tc["eos_token"] = tok->piece(tok->eos_id());
     if (tok->unk_id() >= 0) tc["unk_token"] = tok->piece(tok->unk_id());
-    const std::string text = tc.dump(2) + "\n";
-    write_file_atomic((fs::path(folder) / "tokenizer_config.json").string(), text.data(),
-                      text.size());
+    tok_config_text = tc.dump(2) + "\n";
+  }
+
+  fs::create_directories(folder);
+  write_safetensors((fs::path(folder) / "model.safetensors").string(), tensors);
+  // A stale index from an earlier sharded save would shadow the new file.
+  fs::remove(fs::path(folder) / "model.safetensors.index.json");
+  write_file_atomic((fs::path(folder) / "config.json").string(), cfg_text.data(), cfg_text.size());
+  if (tok) {
+    const std::string proto = tok->serialized_proto();
+    write_file_atomic((fs::path(folder) / "tokenizer.model").string(), proto.data(), proto.size());
+    write_file_atomic((fs::path(folder) / "tokenizer_config.json").string(),
+                      tok_config_text.data(), tok_config_text.size());
   }
 }
 

@@ -14,8 +14,8 @@ constexpr int kPiecePiece = 1, kPieceScore = 2, kPieceType = 3;
 constexpr int kTrainerModelType = 3, kTrainerVocabSize = 4, kTrainerByteFallback = 35,
               kTrainerUnkId = 40, kTrainerBosId = 41, kTrainerEosId = 42, kTrainerPadId = 43,
               kTrainerUnkPiece = 45, kTrainerBosPiece = 46, kTrainerEosPiece = 47,
-              kTrainerPadPiece = 48;
-constexpr int kNormName = 1, kNormAddDummyPrefix = 3, kNormRemoveExtraWs = 4,
+              kTrainerPadPiece = 48, kTrainerWhitespaceSuffix = 24;
+constexpr int kNormName = 1, kNormCharsmap = 2, kNormAddDummyPrefix = 3, kNormRemoveExtraWs = 4,
               kNormEscapeWs = 5;
 
 enum Wire { kVarint = 0, kFixed64 = 1, kLen = 2, kFixed32 = 5 };
@@ -51,6 +51,7 @@ class Reader {
  public:
   Reader(std::string_view b, const std::string& origin) : b_(b), origin_(origin) {}
   bool done() const { return pos_ >= b_.size(); }
+  size_t pos() const { return pos_; }
   uint64_t varint() {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -176,6 +177,7 @@ SpModel parse_sp_model(std::string_view bytes, const std::string& origin) {
         else if (f == kTrainerBosId) m.bos_id = static_cast<int32_t>(v);
         else if (f == kTrainerEosId) m.eos_id = static_cast<int32_t>(v);
         else if (f == kTrainerPadId) m.pad_id = static_cast<int32_t>(v);
+        else if (f == kTrainerWhitespaceSuffix) m.treat_whitespace_as_suffix = v != 0;
       }
     } else if (field == kModelNormalizer && wire == kLen) {
       Reader nr(r.bytes(), origin);
@@ -183,6 +185,14 @@ SpModel parse_sp_model(std::string_view bytes, const std::string& origin) {
         const uint64_t k = nr.varint();
         const int f = static_cast<int>(k >> 3);
         const auto w = static_cast<Wire>(k & 7);
+        if (w == kLen && f == kNormName) {
+          m.normalizer_name = std::string(nr.bytes());
+          continue;
+        }
+        if (w == kLen && f == kNormCharsmap) {
+          m.has_charsmap = !nr.bytes().empty();
+          continue;
+        }
         if (w != kVarint) {
           nr.skip(w);
           continue;
@@ -190,12 +200,45 @@ SpModel parse_sp_model(std::string_view bytes, const std::string& origin) {
         const uint64_t v = nr.varint();
         if (f == kNormAddDummyPrefix) m.add_dummy_prefix = v != 0;
         else if (f == kNormRemoveExtraWs) m.remove_extra_whitespaces = v != 0;
+        else if (f == kNormEscapeWs) m.escape_whitespaces = v != 0;
       }
     } else {
       r.skip(wire);
     }
   }
   return m;
+}
+
+std::string sp_model_with_dummy_prefix(std::string_view bytes, bool value,
+                                       const std::string& origin) {
+  // Top-level fields are copied verbatim; the normalizer's fields too, except add_dummy_prefix,
+  // which is written once at the end of the (single) normalizer message.
+  std::string out, norm;
+  Reader r(bytes, origin);
+  while (!r.done()) {
+    const size_t start = r.pos();
+    const uint64_t key = r.varint();
+    const int field = static_cast<int>(key >> 3);
+    const auto wire = static_cast<Wire>(key & 7);
+    if (field != kModelNormalizer || wire != kLen) {
+      r.skip(wire);
+      out.append(bytes.substr(start, r.pos() - start));
+      continue;
+    }
+    // Protobuf merges repeated occurrences of a message field: gather them all into one.
+    const std::string_view sub = r.bytes();
+    Reader nr(sub, origin);
+    while (!nr.done()) {
+      const size_t s = nr.pos();
+      const uint64_t k = nr.varint();
+      const auto w = static_cast<Wire>(k & 7);
+      nr.skip(w);
+      if (static_cast<int>(k >> 3) != kNormAddDummyPrefix) norm.append(sub.substr(s, nr.pos() - s));
+    }
+  }
+  put_int(norm, kNormAddDummyPrefix, value ? 1 : 0);
+  put_bytes(out, kModelNormalizer, norm);
+  return out;
 }
 
 }  // namespace longctx::io

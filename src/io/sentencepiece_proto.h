@@ -28,10 +28,21 @@ struct SpModel {
   int32_t unk_id = 0, bos_id = 1, eos_id = 2, pad_id = -1;  // -1: none
   bool add_dummy_prefix = true;
   bool remove_extra_whitespaces = false;
+  // Read only (the writer emits the identity normaliser LLaMA uses): what the encoder's
+  // normaliser does, so callers can reason about how a text may be cut (io/segmented_encoder.h).
+  std::string normalizer_name = "identity";
+  bool has_charsmap = false;             // a non-empty precompiled_charsmap (rewrites characters)
+  bool escape_whitespaces = true;        // ' ' becomes U+2581
+  bool treat_whitespace_as_suffix = false;
 };
 
 std::string serialize_sp_model(const SpModel& model);
 // Parses pieces, trainer ids and normalizer flags; throws Error naming origin.
 SpModel parse_sp_model(std::string_view bytes, const std::string& origin);
+
+// The same serialized ModelProto with NormalizerSpec.add_dummy_prefix set to `value`; every
+// other field is kept byte for byte. Throws Error naming origin on a malformed proto.
+std::string sp_model_with_dummy_prefix(std::string_view bytes, bool value,
+                                       const std::string& origin);
 
 }  // namespace longctx::io

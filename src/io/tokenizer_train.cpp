@@ -42,6 +42,17 @@ void check_options(const TokenizerTrainOptions& o) {
 
 }  // namespace
 
+std::string train_sentencepiece_model(const std::vector<std::string>& lines,
+                                      const std::unordered_map<std::string, std::string>& args,
+                                      const std::string& what) {
+  VectorSentenceIterator it(lines);
+  std::string proto;
+  const auto status = sentencepiece::SentencePieceTrainer::Train(args, &it, &proto);
+  if (!status.ok())
+    throw_error("%s: SentencePiece: %s", what.c_str(), status.ToString().c_str());
+  return proto;
+}
+
 TokenizerTrainStats train_tokenizer(const LineSource& source, const TokenizerTrainOptions& options,
                                     const std::string& model_path) {
   check_options(options);
@@ -93,12 +104,8 @@ TokenizerTrainStats train_tokenizer(const LineSource& source, const TokenizerTra
       {"minloglevel", options.quiet ? "2" : "0"},
   };
   sentencepiece::SetRandomGeneratorSeed(static_cast<unsigned>(options.seed));
-  VectorSentenceIterator it(lines);
-  std::string proto;
-  const auto status = sentencepiece::SentencePieceTrainer::Train(args, &it, &proto);
-  if (!status.ok())
-    throw_error("tokenizer train '%s': SentencePiece: %s", model_path.c_str(),
-                status.ToString().c_str());
+  const std::string proto =
+      train_sentencepiece_model(lines, args, "tokenizer train '" + model_path + "'");
 
   const std::string tmp = model_path + ".tmp";
   {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace longctx::io {
@@ -31,6 +32,12 @@ struct TokenizerTrainStats {
 // Produces the training text: calls `emit(line)` for each line, stopping when emit returns
 // false (the byte or line budget is spent).
 using LineSource = std::function<void(const std::function<bool(const std::string&)>& emit)>;
+
+// The SentencePiece trainer itself: `args` are its flags (name -> value, e.g. "model_type" ->
+// "bpe"), `lines` its sentences. Returns the serialized model proto; throws Error naming `what`.
+std::string train_sentencepiece_model(const std::vector<std::string>& lines,
+                                      const std::unordered_map<std::string, std::string>& args,
+                                      const std::string& what);
 
 // Trains and writes the model to `model_path` (written to a temporary name, then renamed).
 // Throws longctx::Error naming `model_path` or the bad option.

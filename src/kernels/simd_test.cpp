@@ -28,8 +28,10 @@ TEST(Simd, DispatchesToTheBestRunnableTarget) {
   const auto runnable = simd_runnable_targets();
   ASSERT_FALSE(runnable.empty());
   EXPECT_EQ(simd_dispatched_target(), runnable.front());
-  // The scalar fallback is compiled and runnable everywhere, and is the worst target.
-  EXPECT_EQ(simd_target_name(runnable.back()), "SCALAR");
+  // The scalar fallback is compiled and runnable everywhere, and is the worst target
+  // (HWY_SCALAR with GCC < 12.3, HWY_EMU128 with newer GCC and clang).
+  const std::string fallback = simd_target_name(runnable.back());
+  EXPECT_TRUE(fallback == "SCALAR" || fallback == "EMU128") << fallback;
   for (int64_t t : runnable)
     EXPECT_TRUE(contains(names(simd_compiled_targets()), simd_target_name(t)));
 }

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/testing.h"
 #include "model/llama.h"
 #include "model/model_test_util.h"
@@ -22,7 +24,14 @@ struct GradCase {
   int64_t n_kv_heads;
   bool tied;
   bool recompute;
+  bool pose_positions = false;  // PoSE-style position ids with skips up to kPositionLimit
 };
+
+// Position ids as PoSE gives them for T = 7 inside a 40-position target: two chunks per
+// sequence, the second shifted by a skip (and one sequence starting after a skip).
+constexpr int64_t kPositionLimit = 40;
+const std::vector<int32_t> kPosePositions = {0, 1, 2, 15, 16, 17, 18,    // sequence 0
+                                             5, 6, 30, 31, 32, 33, 39};  // sequence 1
 
 class WholeModelGradient : public ::testing::TestWithParam<GradCase> {};
 
@@ -39,11 +48,20 @@ TEST_P(WholeModelGradient, FloatMatchesDoubleReferenceAndFiniteDifferences) {
   TrainWorkspace ws;
   StepOptions opt;
   opt.recompute = gc.recompute;
+  ReferenceRequest positions_request;
+  if (gc.pose_positions) {
+    opt.position_ids = kPosePositions.data();
+    opt.position_limit = kPositionLimit;
+    positions_request.position_ids = kPosePositions.data();
+    positions_request.position_limit = kPositionLimit;
+  }
   const kernels::LossSum ls = forward_backward(model, grads, tokens.data(), targets.data(), B, T, opt, ws);
 
   const std::vector<double> p64 = to_double(model.params);
+  ReferenceRequest grads_request = positions_request;
+  grads_request.grads = true;
   const ReferenceResult ref =
-      reference_forward(model.config, p64, tokens.data(), targets.data(), B, T, {.grads = true});
+      reference_forward(model.config, p64, tokens.data(), targets.data(), B, T, grads_request);
   ASSERT_EQ(ls.n_valid, ref.n_valid);
   ASSERT_GT(ref.n_valid, 0);
   // Loss: float vs double, relative 1e-5.
@@ -51,7 +69,8 @@ TEST_P(WholeModelGradient, FloatMatchesDoubleReferenceAndFiniteDifferences) {
 
   // Reference loss as a function of one parameter, in double.
   auto mean_loss = [&](const std::vector<double>& p) {
-    const ReferenceResult r = reference_forward(model.config, p, tokens.data(), targets.data(), B, T, {});
+    const ReferenceResult r =
+        reference_forward(model.config, p, tokens.data(), targets.data(), B, T, positions_request);
     return r.loss_sum / static_cast<double>(r.n_valid);
   };
   const double kFloatVsDouble = 2e-5;  // relative L2 error per tensor, float model vs double reference
@@ -91,11 +110,45 @@ TEST_P(WholeModelGradient, FloatMatchesDoubleReferenceAndFiniteDifferences) {
               checked, worst_float, kFloatVsDouble, worst_fd, kFdVsAnalytic);
 }
 
+// Explicit position ids 0..T-1 are the default path, bit for bit; skipped positions change
+// the loss (so the ids really reach RoPE); ids outside position_limit are refused.
+TEST(PositionIds, ExplicitDefaultIsBitIdenticalAndSkipsMatter) {
+  const int64_t B = 2, T = 7;
+  LlamaModel model(test::tiny_check_config(2, false));
+  model.config.rope = rope::parse_rope_spec("abf:base=500");
+  test::randomize(model.params, 23);
+  const auto tokens = testing::random_ints(B * T, 9, 0, static_cast<int32_t>(model.config.vocab_size - 1));
+  const auto targets = test::shifted_targets(tokens, B, T);
+  std::vector<int32_t> plain(static_cast<size_t>(B * T));
+  for (int64_t i = 0; i < B * T; ++i) plain[static_cast<size_t>(i)] = static_cast<int32_t>(i % T);
+  TrainWorkspace ws;
+  ParameterSet g0(model.config), g1(model.config), g2(model.config);
+  const kernels::LossSum l0 = forward_backward(model, g0, tokens.data(), targets.data(), B, T, {}, ws);
+  StepOptions explicit_ids;
+  explicit_ids.position_ids = plain.data();
+  const kernels::LossSum l1 =
+      forward_backward(model, g1, tokens.data(), targets.data(), B, T, explicit_ids, ws);
+  EXPECT_EQ(l0.loss_sum, l1.loss_sum);
+  EXPECT_EQ(0, std::memcmp(g0.data(), g1.data(), g0.size() * sizeof(float)));
+  StepOptions skipped;
+  skipped.position_ids = kPosePositions.data();
+  skipped.position_limit = kPositionLimit;
+  const kernels::LossSum l2 = forward_backward(model, g2, tokens.data(), targets.data(), B, T, skipped, ws);
+  EXPECT_GT(std::abs(l2.loss_sum - l0.loss_sum), 1e-4 * std::abs(l0.loss_sum));
+  StepOptions too_far = skipped;
+  too_far.position_limit = 39;  // kPosePositions holds 39
+  EXPECT_THROW(forward_backward(model, g2, tokens.data(), targets.data(), B, T, too_far, ws), Error);
+  too_far.position_limit = 5;  // below T
+  EXPECT_THROW(forward_backward(model, g2, tokens.data(), targets.data(), B, T, too_far, ws), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Configs, WholeModelGradient,
     ::testing::Values(GradCase{"gqa_untied", 2, false, false}, GradCase{"gqa_untied_recompute", 2, false, true},
                       GradCase{"gqa_tied", 2, true, false}, GradCase{"gqa_tied_recompute", 2, true, true},
-                      GradCase{"mqa_untied", 1, false, true}, GradCase{"mha_untied", 4, false, false}),
+                      GradCase{"mqa_untied", 1, false, true}, GradCase{"mha_untied", 4, false, false},
+                      GradCase{"gqa_pose_positions", 2, false, false, true},
+                      GradCase{"gqa_pose_positions_recompute", 2, true, true, true}),
     [](const ::testing::TestParamInfo<GradCase>& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -55,7 +55,7 @@ void check_inputs(const LlamaModel& model, const int32_t* tokens, const int32_t*
 
 LayerStepArgs training_args(const LlamaModel& model, LayerActivations& a, TrainWorkspace& ws,
                             int64_t B, int64_t T, const kernels::RopeCache& rope,
-                            const int32_t* segment_ids) {
+                            const int32_t* segment_ids, const int32_t* positions = nullptr) {
   LayerStepArgs args;
   args.B = B;
   args.T = T;
@@ -64,6 +64,7 @@ LayerStepArgs training_args(const LlamaModel& model, LayerActivations& a, TrainW
   args.kv_capacity = T;
   args.rope = &rope;
   args.segment_ids = segment_ids;
+  args.positions = positions;
   args.qkv = ws.qkv;
   return args;
 }
@@ -102,8 +103,13 @@ kernels::LossSum forward_backward(const LlamaModel& model, ParameterSet& grads,
                 model.params.size());
   const int64_t N = B * T, C = cfg.dim, V = cfg.vocab_size, L = cfg.n_layers;
   ws.prepare(cfg, B, T, options.recompute ? WorkspaceLayout::kRecompute : WorkspaceLayout::kStoreAll);
+  LONGCTX_CHECK(options.position_limit == 0 || options.position_limit >= T,
+                "forward_backward: position_limit %lld is below the sequence length %lld",
+                static_cast<long long>(options.position_limit), static_cast<long long>(T));
+  const int64_t n_positions = options.position_limit > 0 ? options.position_limit : T;
   const kernels::RopeCache& rope =
-      ws.rope_cache(cfg.rope, static_cast<int>(cfg.resolved_head_dim()), T);
+      ws.rope_cache(cfg.rope, static_cast<int>(cfg.resolved_head_dim()), n_positions);
+  const int32_t* positions = options.position_ids;
   auto acts = [&](int64_t l) -> LayerActivations& {
     return ws.layers[options.recompute ? 0 : static_cast<size_t>(l)];
   };
@@ -112,7 +118,8 @@ kernels::LossSum forward_backward(const LlamaModel& model, ParameterSet& grads,
   // Forward: residual[0] = embedding, residual[l + 1] = output of layer l.
   kernels::embedding_forward(res(0), tokens, model.params.embedding(), N, C, V);
   for (int64_t l = 0; l < L; ++l) {
-    const LayerStepArgs args = training_args(model, acts(l), ws, B, T, rope, options.segment_ids);
+    const LayerStepArgs args =
+        training_args(model, acts(l), ws, B, T, rope, options.segment_ids, positions);
     layer_forward(cfg, model.params.layer(l), acts(l), res(l), res(l + 1), args);
   }
   kernels::rmsnorm_forward(ws.xf, ws.rstd_f, res(L), model.params.final_norm(), N, C,
@@ -130,7 +137,8 @@ kernels::LossSum forward_backward(const LlamaModel& model, ParameterSet& grads,
                             ws.rstd_f, N, C);
   for (int64_t l = L - 1; l >= 0; --l) {
     const LayerWeights w = model.params.layer(l);
-    const LayerStepArgs args = training_args(model, acts(l), ws, B, T, rope, options.segment_ids);
+    const LayerStepArgs args =
+        training_args(model, acts(l), ws, B, T, rope, options.segment_ids, positions);
     if (options.recompute) layer_forward(cfg, w, acts(l), res(l), nullptr, args);
     layer_backward(cfg, w, grads.layer(l), acts(l), res(l), ws.dres, ws.scratch, ws.qkv, args);
   }

@@ -43,6 +43,13 @@ struct StepOptions {
   // (B, T) or null: document ids for packed sequences; a token attends only to
   // earlier tokens with the same id.
   const int32_t* segment_ids = nullptr;
+  // (B, T) or null: the RoPE position of every token, for PoSE (positional skip-wise
+  // training: chunks of the window placed at skipped positions of a longer target) or
+  // positions restarting at each document. Null = 0..T-1 in every sequence.
+  const int32_t* position_ids = nullptr;
+  // Every position id lies in [0, position_limit): the RoPE table covers that range and
+  // length-dependent kinds (dynamic NTK) see this length. 0 = T.
+  int64_t position_limit = 0;
 };
 
 // tokens, targets (B, T); targets == kernels::kIgnoreIndex (-1) contribute no loss.

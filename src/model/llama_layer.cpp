@@ -75,11 +75,12 @@ void layer_forward(const ModelConfig& cfg, const LayerWeights& w, LayerActivatio
   kernels::rmsnorm_forward(a.xn1, a.rstd1, x_in, w.attn_norm, d.N, d.C, cfg.norm_eps);
   kernels::matmul_forward(args.qkv, a.xn1, w.wqkv, d.N, d.C, d.QKV);
   split_qkv(a.q, args.qkv, d, args);
-  kernels::rope_forward(a.q, a.q, *args.rope, nullptr, args.pos_offset, args.B, args.T, H,
+  kernels::rope_forward(a.q, a.q, *args.rope, args.positions, args.pos_offset, args.B, args.T, H,
                         kernels::RopeRole::kQuery);
   for (int64_t b = 0; b < args.B; ++b) {
     float* k_new = args.k_cache + (b * args.kv_capacity + args.pos_offset) * d.KD;
-    kernels::rope_forward(k_new, k_new, *args.rope, nullptr, args.pos_offset, 1, args.T, Hkv,
+    const int32_t* k_pos = args.positions ? args.positions + b * args.T : nullptr;
+    kernels::rope_forward(k_new, k_new, *args.rope, k_pos, args.pos_offset, 1, args.T, Hkv,
                           kernels::RopeRole::kKey);
   }
   kernels::attention_forward(a.att, a.lse, a.q, args.k_cache, args.v_cache,
@@ -114,10 +115,10 @@ void layer_backward(const ModelConfig& cfg, const LayerWeights& w, const LayerWe
   kernels::matmul_backward(s.datt, g.wo, dres, a.att, w.wo, d.N, d.QD, d.C);
   kernels::attention_backward(s.dq, s.dk, s.dv, s.datt, a.att, a.lse, a.q, args.k_cache,
                               args.v_cache, attention_shape(d, args), args.segment_ids);
-  kernels::rope_backward(s.dq, s.dq, *args.rope, nullptr, args.pos_offset, args.B, args.T, H,
-                         kernels::RopeRole::kQuery);
-  kernels::rope_backward(s.dk, s.dk, *args.rope, nullptr, args.pos_offset, args.B, args.T, Hkv,
-                         kernels::RopeRole::kKey);
+  kernels::rope_backward(s.dq, s.dq, *args.rope, args.positions, args.pos_offset, args.B, args.T,
+                         H, kernels::RopeRole::kQuery);
+  kernels::rope_backward(s.dk, s.dk, *args.rope, args.positions, args.pos_offset, args.B, args.T,
+                         Hkv, kernels::RopeRole::kKey);
   pack_qkv(dqkv, s.dq, s.dk, s.dv, d);
   kernels::rmsnorm_forward(a.xn1, a.rstd1, x_in, w.attn_norm, d.N, d.C, cfg.norm_eps);
   kernels::matmul_backward(s.dxn, g.wqkv, dqkv, a.xn1, w.wqkv, d.N, d.C, d.QKV);

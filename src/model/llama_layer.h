@@ -22,6 +22,7 @@ struct LayerStepArgs {
   int64_t kv_capacity = 0;
   const kernels::RopeCache* rope = nullptr;  // covers positions [0, pos_offset + T)
   const int32_t* segment_ids = nullptr;      // (B, kv_capacity) or null
+  const int32_t* positions = nullptr;        // (B, T) RoPE positions, or null (pos_offset + t)
   float* qkv = nullptr;                      // (B*T, H*D + 2*Hkv*D) scratch
 };
 

@@ -59,8 +59,10 @@ ReferenceResult reference_forward(const ModelConfig& cfg, const std::vector<doub
                 Hkv = cfg.n_kv_heads, F = cfg.ffn_dim, V = cfg.vocab_size, L = cfg.n_layers;
   const int64_t QD = H * D, KD = Hkv * D, QKV = QD + 2 * KD;
   const double* P = params.data();
-  const kernels::RopeFreqs freqs = rope::rope_frequencies(cfg.rope, static_cast<int>(D), T);
-  const ref::RopeRefParams rp{static_cast<int>(D), T / 2};
+  const int64_t n_positions = request.position_limit > 0 ? request.position_limit : T;
+  const int32_t* positions = request.position_ids;
+  const kernels::RopeFreqs freqs = rope::rope_frequencies(cfg.rope, static_cast<int>(D), n_positions);
+  const ref::RopeRefParams rp{static_cast<int>(D), n_positions / 2};
   kernels::AttentionShape shape;
   shape.B = B, shape.T_q = T, shape.T_kv = T, shape.n_heads = static_cast<int>(H),
   shape.n_kv_heads = static_cast<int>(Hkv), shape.head_dim = static_cast<int>(D);
@@ -82,9 +84,9 @@ ReferenceResult reference_forward(const ModelConfig& cfg, const std::vector<doub
       for (int64_t i = 0; i < KD; ++i) a.k[n * KD + i] = a.qkv[n * QKV + QD + i];
       for (int64_t i = 0; i < KD; ++i) a.v[n * KD + i] = a.qkv[n * QKV + QD + KD + i];
     }
-    ref::rope_forward(a.q.data(), a.q.data(), freqs, rp, nullptr, 0, B, T, static_cast<int>(H),
+    ref::rope_forward(a.q.data(), a.q.data(), freqs, rp, positions, 0, B, T, static_cast<int>(H),
                       kernels::RopeRole::kQuery);
-    ref::rope_forward(a.k.data(), a.k.data(), freqs, rp, nullptr, 0, B, T, static_cast<int>(Hkv),
+    ref::rope_forward(a.k.data(), a.k.data(), freqs, rp, positions, 0, B, T, static_cast<int>(Hkv),
                       kernels::RopeRole::kKey);
     a.att = zeros(N * QD);
     ref::attention_forward(a.att.data(), nullptr, a.q.data(), a.k.data(), a.v.data(), shape);
@@ -140,9 +142,9 @@ ReferenceResult reference_forward(const ModelConfig& cfg, const std::vector<doub
     ref::matmul_backward(datt.data(), G + o.wo, dres.data(), a.att.data(), P + o.wo, N, QD, C);
     ref::attention_backward(dq.data(), dk.data(), dv.data(), datt.data(), a.q.data(), a.k.data(),
                             a.v.data(), shape);
-    ref::rope_backward(dq.data(), dq.data(), freqs, rp, nullptr, 0, B, T, static_cast<int>(H),
+    ref::rope_backward(dq.data(), dq.data(), freqs, rp, positions, 0, B, T, static_cast<int>(H),
                        kernels::RopeRole::kQuery);
-    ref::rope_backward(dk.data(), dk.data(), freqs, rp, nullptr, 0, B, T, static_cast<int>(Hkv),
+    ref::rope_backward(dk.data(), dk.data(), freqs, rp, positions, 0, B, T, static_cast<int>(Hkv),
                        kernels::RopeRole::kKey);
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t i = 0; i < QD; ++i) dqkv[n * QKV + i] = dq[n * QD + i];

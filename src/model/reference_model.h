@@ -23,6 +23,8 @@ struct ReferenceResult {
 struct ReferenceRequest {
   bool grads = false;
   bool logits = false;
+  const int32_t* position_ids = nullptr;  // (B, T) RoPE positions or null, as StepOptions
+  int64_t position_limit = 0;             // 0 = T, as StepOptions
 };
 
 // params: the model's parameters in double, ParameterSet layout (see to_double).
