@@ -123,8 +123,8 @@ void add_common_flags(CLI::App* cmd, TrainConfig& c, std::string& config_path) {
   cmd->add_flag("--gguf", c.gguf, "Also write RUN/final.gguf");
   cmd->add_flag("--resume", c.resume, "Require an existing checkpoint in RUN to resume from");
   cmd->add_option("--peak-gflops", c.peak_gflops,
-                  "Matrix-multiply peak for MFU (0: measured "
-                  "at start)")
+                  "Matrix-multiply peak for MFU (0: best GEMM of "
+                  "both engines, measured at start)")
       ->capture_default_str();
   // A flag given twice (or after a shell alias) takes the last value.
   for (CLI::Option* op : cmd->get_options())

@@ -1,18 +1,31 @@
-// All products go through cblas_sgemm (the backend, OpenBLAS or BLIS, is picked in
-// CMakeLists.txt). Row-major throughout; w is (M, K) like a PyTorch Linear weight.
+// The three products of a Linear layer as GemmArgs, run by the engine matmul_engine()
+// names: the project's own dispatched GEMM (the default) or the configured BLAS library.
 #include "kernels/matmul.h"
 
-#include <cblas.h>
+#include "kernels/gemm.h"
 
 namespace longctx::kernels {
 
+namespace {
+void run(const GemmArgs& g) {
+  if (matmul_engine() == MatmulEngine::kOwn) {
+    gemm(g);
+  } else {
+    gemm_blas(g);
+  }
+}
+}  // namespace
+
 void matmul_forward(float* out, const float* x, const float* w, int64_t N, int64_t K, int64_t M,
                     bool accumulate) {
-  if (N == 0 || M == 0) return;
-  // out (N, M) = x (N, K) @ w^T
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(N), static_cast<int>(M),
-              static_cast<int>(K), 1.0f, x, static_cast<int>(K), w, static_cast<int>(K),
-              accumulate ? 1.0f : 0.0f, out, static_cast<int>(M));
+  // out (N, M) = x (N, K) @ w^T, w stored (M, K)
+  GemmArgs g;
+  g.M = N, g.N = M, g.K = K;
+  g.a = x, g.lda = K;
+  g.b = w, g.ldb = K, g.trans_b = true;
+  g.c = out, g.ldc = M;
+  g.accumulate = accumulate;
+  run(g);
 }
 
 void matmul_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
@@ -20,15 +33,23 @@ void matmul_backward(float* dx, float* dw, const float* dout, const float* x, co
   if (N == 0 || K == 0) return;
   if (dx) {
     // dx (N, K) = dout (N, M) @ w (M, K)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(N),
-                static_cast<int>(K), static_cast<int>(M), 1.0f, dout, static_cast<int>(M), w,
-                static_cast<int>(K), accumulate_dx ? 1.0f : 0.0f, dx, static_cast<int>(K));
+    GemmArgs g;
+    g.M = N, g.N = K, g.K = M;
+    g.a = dout, g.lda = M;
+    g.b = w, g.ldb = K;
+    g.c = dx, g.ldc = K;
+    g.accumulate = accumulate_dx;
+    run(g);
   }
   if (dw && M > 0) {
     // dw (M, K) += dout^T (M, N) @ x (N, K)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(K),
-                static_cast<int>(N), 1.0f, dout, static_cast<int>(M), x, static_cast<int>(K), 1.0f,
-                dw, static_cast<int>(K));
+    GemmArgs g;
+    g.M = M, g.N = K, g.K = N;
+    g.a = dout, g.lda = M, g.trans_a = true;
+    g.b = x, g.ldb = K;
+    g.c = dw, g.ldc = K;
+    g.accumulate = true;
+    run(g);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/cpu_features.h"
 #include "core/threads.h"
+#include "kernels/gemm.h"
 #include "kernels/simd.h"
 
 #if defined(LONGCTX_BLAS_OPENBLAS)
@@ -81,6 +82,7 @@ PlatformInfo platform_info() {
   p.simd_compiled = names(simd_compiled_targets());
   p.simd_runnable = names(simd_runnable_targets());
   fill_blas(p);
+  p.matmul_engine = matmul_engine_name(matmul_engine());
   p.threads = num_threads();
   const CpuFeatures& cpu = cpu_features();
   p.cpu_vendor = cpu.vendor;
@@ -103,6 +105,7 @@ nlohmann::json platform_json() {
           {"blas_core", p.blas_core},
           {"blas_threading", p.blas_threading},
           {"blas_config", p.blas_config},
+          {"matmul_engine", p.matmul_engine},
           {"threads", p.threads},
           {"cpu_vendor", p.cpu_vendor},
           {"cpu_model", p.cpu_model},
@@ -123,6 +126,10 @@ std::string platform_text() {
       << "BLAS:           " << p.blas << ", kernel " << (p.blas_core.empty() ? "?" : p.blas_core)
       << ", " << p.blas_threading << " threading\n"
       << "BLAS config:    " << p.blas_config << "\n"
+      << "matmul engine:  " << p.matmul_engine
+      << (p.matmul_engine == "own" ? " (longctx's dispatched GEMM; LONGCTX_MATMUL=blas switches)"
+                                   : " (the BLAS library; LONGCTX_MATMUL=own switches)")
+      << "\n"
       << "threads:        " << p.threads << " (of " << p.logical_cpus << " logical CPUs)\n"
       << "CPU:            " << p.cpu_model << " (" << p.cpu_vendor << ")\n"
       << "CPU has:        " << join(present) << "\n"

@@ -1,11 +1,9 @@
 #include "train/flops.h"
 
 #include <algorithm>
-#include <random>
 
-#include "core/buffer.h"
-#include "core/timer.h"
-#include "kernels/matmul.h"
+#include "kernels/fma_peak.h"
+#include "kernels/gemm_rate.h"
 
 namespace longctx::train {
 
@@ -17,22 +15,15 @@ double model_flops_per_token(const model::ModelConfig& c, int64_t T) {
   return 6.0 * weights + 6.0 * double(c.n_layers) * C * double(T);
 }
 
-double measure_matmul_gflops(int64_t n, double min_seconds) {
-  Buffer<float> a(size_t(n * n)), b(size_t(n * n)), c(size_t(n * n));
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  for (size_t i = 0; i < a.size(); ++i) a[i] = u(rng), b[i] = u(rng);
-  kernels::matmul_forward(c.data(), a.data(), b.data(), n, n, n);  // warm caches and threads
-  double best = 1e30;
-  Timer total;
-  int reps = 0;
-  while (total.seconds() < min_seconds || reps < 3) {
-    Timer t;
-    kernels::matmul_forward(c.data(), a.data(), b.data(), n, n, n);
-    best = std::min(best, t.seconds());
-    ++reps;
+MatmulPeaks measure_matmul_peaks(int64_t n, double min_seconds) {
+  const kernels::GemmShape square{"square", n, n, n, false, true};
+  MatmulPeaks p;
+  for (kernels::MatmulEngine e : {kernels::MatmulEngine::kOwn, kernels::MatmulEngine::kBlas}) {
+    p.best_gemm_gflops = std::max(p.best_gemm_gflops,
+                                  kernels::measure_gemm_rate(square, e, min_seconds).best_gflops);
   }
-  return 2.0 * double(n) * double(n) * double(n) / best / 1e9;
+  p.fma_gflops = kernels::measure_fma_peak(min_seconds).gflops;
+  return p;
 }
 
 }  // namespace longctx::train

@@ -12,8 +12,14 @@ namespace longctx::train {
 // causal: half of the 12 x L x C x T of a full square).
 double model_flops_per_token(const model::ModelConfig& config, int64_t T);
 
-// Best GFLOP/s of a square (n x n x n) fp32 product through kernels::matmul_forward over at
-// least min_seconds (after one untimed call), on the current thread count.
-double measure_matmul_gflops(int64_t n, double min_seconds);
+// MFU denominators, measured on the current thread count: the best GFLOP/s of a square
+// (n x n x n, x @ W^T form) fp32 product over both matrix-product engines (the project's
+// own GEMM and the BLAS library; kernels/gemm_rate.h, the measurement `longctx info` and
+// the benchmarks use), and the CPU's measured FMA ceiling (kernels/fma_peak.h).
+struct MatmulPeaks {
+  double best_gemm_gflops = 0.0;
+  double fma_gflops = 0.0;
+};
+MatmulPeaks measure_matmul_peaks(int64_t n, double min_seconds);
 
 }  // namespace longctx::train

@@ -166,12 +166,11 @@ TrainResult run_training(TrainConfig config) {
 
   std::optional<MetricsLog> metrics;
   if (comm.is_root()) metrics.emplace(config.out, step);
-  double peak_gflops = config.peak_gflops;
-  if (peak_gflops <= 0) {
-    double mine = measure_matmul_gflops(512, 0.2);  // every rank at once: the machine's share
-    comm.allreduce_sum(&mine, 1);
-    peak_gflops = mine;
-  }
+  // Every rank measures at once: the sums are the machine's (or machines') share.
+  MatmulPeaks peaks = measure_matmul_peaks(512, 0.2);
+  comm.allreduce_sum(&peaks.best_gemm_gflops, 1);
+  comm.allreduce_sum(&peaks.fma_gflops, 1);
+  const double peak_gflops = config.peak_gflops > 0 ? config.peak_gflops : peaks.best_gemm_gflops;
   const double flops_per_token = model_flops_per_token(model.config, config.seq);
 
   model::ParameterSet grads(model.config);
@@ -287,6 +286,7 @@ TrainResult run_training(TrainConfig config) {
                  {"step_cpu_s", cpu_seconds},
                  {"tokens_per_s", tok_s},
                  {"mfu", flops_per_token * tok_s / (peak_gflops * 1e9)},
+                 {"mfu_vs_fma_peak", flops_per_token * tok_s / (peaks.fma_gflops * 1e9)},
                  {"peak_rss_bytes", peak_rss_bytes()},
                  {"elapsed_s", elapsed_before + run_timer.seconds()}};
     const bool last = step == config.steps;

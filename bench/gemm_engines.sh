@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Issue 15's figures, side by side in ONE invocation: the project's own GEMM against the
+# BLAS library, (1) per matrix-product shape of the training step (tiny and small, forward
+# and both backward transposes) and large squares, next to the CPU's measured FMA ceiling
+# (bench/matmul_peak), and (2) the whole training step (tiny T=1024, small T=2048) with
+# LONGCTX_MATMUL=own and =blas alternating in ROUNDS rounds, so load drift hits both.
+#
+#   bench/gemm_engines.sh        BUILD_DIR (build/release), THREADS (2), ROUNDS (2),
+#                                SECONDS_PER_SHAPE (0.5), RESULTS (bench/results/gemm)
+# Prints the tables; python3 bench/gemm_summary.py RESULTS reprints them.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$root/build/release}"
+THREADS="${THREADS:-2}"
+ROUNDS="${ROUNDS:-2}"
+SECONDS_PER_SHAPE="${SECONDS_PER_SHAPE:-0.5}"
+RESULTS="${RESULTS:-$root/bench/results/gemm}"
+mkdir -p "$RESULTS"
+cmake --build "$BUILD_DIR" --target matmul_peak train_step -j"$THREADS" >/dev/null
+echo "{\"bench\": \"machine\", \"date\": \"$(date -u +%FT%TZ)\", \"commit\": \"$(git -C "$root" rev-parse --short HEAD)\", \"cpu\": \"$(lscpu | sed -n 's/^Model name: *//p' | head -1)\", \"loadavg_at_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" \
+  > "$RESULTS/machine.json"
+
+"$BUILD_DIR/matmul_peak" --threads "$THREADS" --seconds "$SECONDS_PER_SHAPE" \
+  --json "$RESULTS/matmul_peak.json"
+
+: > "$RESULTS/train_step.jsonl"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+for round in $(seq 1 "$ROUNDS"); do
+  order=(own blas)
+  [ $((round % 2)) -eq 0 ] && order=(blas own)
+  for e in "${order[@]}"; do
+    echo "== round $round: LONGCTX_MATMUL=$e" >&2
+    rm -f "$tmp/out.jsonl"
+    LONGCTX_MATMUL=$e "$BUILD_DIR/train_step" --config tiny --seq 1024 --steps 5 --warmup 1 \
+      --threads "$THREADS" --json "$tmp/out.jsonl" >/dev/null
+    LONGCTX_MATMUL=$e "$BUILD_DIR/train_step" --config small --seq 2048 --steps 3 --warmup 1 \
+      --threads "$THREADS" --json "$tmp/out.jsonl" >/dev/null
+    python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    r = json.loads(line); r["round"] = int(sys.argv[2]); print(json.dumps(r))' \
+      "$tmp/out.jsonl" "$round" >> "$RESULTS/train_step.jsonl"
+  done
+done
+python3 "$root/bench/gemm_summary.py" "$RESULTS"

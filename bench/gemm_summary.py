@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Tables for bench/gemm_engines.sh: own GEMM against BLAS per shape (matmul_peak.json)
+and the training step under each engine (train_step.jsonl, medians over rounds).
+
+    python3 bench/gemm_summary.py bench/results/gemm
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+
+def main(folder):
+    peak = json.load(open(f"{folder}/matmul_peak.json"))
+    plat = peak.get("platform", {})
+    print(f"CPU: {plat.get('cpu_model', '?')}; SIMD target: {plat.get('simd_target', '?')}; "
+          f"BLAS: {plat.get('blas', '?')} (core {plat.get('blas_core', '?')}); build: {plat.get('build', '?')}")
+    print(f"FMA ceiling measured {peak['fma_peak_gflops']:.1f} GF/s, theoretical "
+          f"{peak['theoretical_peak_gflops']:.1f} GF/s ({peak['flop_per_cycle_per_core']:.0f} FLOP/cycle/core x "
+          f"{peak['clock_ghz']:.3f} GHz x {peak['threads']} threads)")
+    rows = peak["results"]
+    ratios = [r["own_best_gflops"] / r["blas_best_gflops"] for r in rows]
+    print(f"\n| shape | m | n | k | tA | tB | own GF/s | BLAS GF/s | own/BLAS | own/FMA |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r, q in zip(rows, ratios):
+        print(f"| {r['shape']} | {r['m']} | {r['n']} | {r['k']} | {int(r['trans_a'])} | {int(r['trans_b'])} | "
+              f"{r['own_best_gflops']:.1f} | {r['blas_best_gflops']:.1f} | {q:.2f} | "
+              f"{100 * r['own_best_gflops'] / peak['fma_peak_gflops']:.0f}% |")
+    print(f"\nown/BLAS over {len(rows)} shapes: min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, "
+          f"max {max(ratios):.2f}; best square own {peak['peak_own_gflops']:.1f}, BLAS {peak['peak_blas_gflops']:.1f}")
+
+    try:
+        steps = [json.loads(l) for l in open(f"{folder}/train_step.jsonl") if l.strip()]
+    except FileNotFoundError:
+        return
+    by = defaultdict(list)
+    for s in steps:
+        if "error" in s:
+            continue
+        by[(s["config"], s["seq"], s["matmul_engine"])].append(s)
+    print("\n| config | T | engine | tok/s (median) | rounds | MFU vs best GEMM | MFU vs FMA ceiling | peak RSS GiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    keys = sorted({(c, t) for c, t, _ in by})
+    for c, t in keys:
+        med = {}
+        for e in ("own", "blas"):
+            v = by.get((c, t, e), [])
+            if not v:
+                continue
+            med[e] = statistics.median(x["tokens_per_s"] for x in v)
+            print(f"| {c} | {t} | {e} | {med[e]:.1f} | {len(v)} | "
+                  f"{100 * statistics.median(x['mfu'] for x in v):.1f}% | "
+                  f"{100 * statistics.median(x['mfu_vs_fma_peak'] for x in v):.1f}% | "
+                  f"{max(x['peak_rss_bytes'] for x in v) / 2**30:.2f} |")
+        if len(med) == 2:
+            print(f"| {c} | {t} | own/blas | **{med['own'] / med['blas']:.2f}x** | | | | |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "bench/results/gemm")

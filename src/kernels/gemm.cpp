@@ -1,0 +1,396 @@
+// Own GEMM (see gemm.h for the structure and the guarantees), compiled once per SIMD
+// target; gemm() validates its arguments and dispatches to the best target.
+#include "kernels/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/gemm.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/cache_control.h>
+#include <hwy/highway.h>
+
+#include "core/buffer.h"
+#include "core/error.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace longctx::kernels::HWY_NAMESPACE {
+namespace {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using Df = hn::ScalableTag<float>;
+using Vf = hn::Vec<Df>;
+
+// Micro-tile: kMR rows x kNR = 2 vectors of columns, all kMR * 2 accumulators in
+// registers plus 2 B vectors and one broadcast (AVX2: 12 + 3 of 16 registers;
+// AVX-512: 24 + 3 of 32).
+constexpr int64_t kLanes = static_cast<int64_t>(hn::MaxLanes(Df()));
+constexpr int64_t kNR = 2 * kLanes;
+#if HWY_TARGET == HWY_SCALAR
+constexpr int64_t kMR = 4;
+#elif HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+constexpr int64_t kMR = 12;
+#else
+constexpr int64_t kMR = 6;
+#endif
+constexpr int64_t kKC = 256;       // depth of a packed block: a B micro-panel is kKC * kNR floats
+constexpr int64_t kMC = kMR * 20;  // rows of A per block (AVX2: 120 x 256 floats = 120 KiB)
+constexpr int64_t kNC = 4096;      // columns of B per block (256 x 4096 floats = 4 MiB)
+static_assert(kNC % kNR == 0, "NC must hold whole micro-panels");
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Runs of B micro-panels per row block: the fewest (1 when the row blocks alone divide
+// among the threads) that make n_ic * runs a multiple of nt, or failing that at least 4
+// items per thread; never more runs than panels.
+int64_t work_chunks(int64_t n_ic, int64_t n_panels, int nt) {
+  for (int64_t c = 1; c <= std::min<int64_t>(n_panels, nt); ++c)
+    if ((n_ic * c) % nt == 0) return c;
+  return std::min(n_panels, std::max<int64_t>(1, ceil_div(4 * nt, n_ic)));
+}
+
+// Rows i0 .. i0+mc of op(A), depth p0 .. p0+kc, as micro-panels of kMR rows: panel q holds
+// (kc, kMR) floats, element (k, r) = op(A)(i0 + q*kMR + r, p0 + k); rows past mc are zero.
+void pack_a(float* HWY_RESTRICT ap, const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0,
+            int64_t kc) {
+  const int64_t full = mc / kMR * kMR;  // rows in whole panels
+  if (!g.trans_a) {
+    // A rows are contiguous along k: each row fills one lane of its panel.
+    for (int64_t ir = 0; ir < mc; ir += kMR) {
+      float* HWY_RESTRICT dst = ap + ir * kc;
+      const int64_t rows = std::min(kMR, mc - ir);
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* src = g.a + (i0 + ir + r) * g.lda + p0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * kMR + r] = src[k];
+      }
+      for (int64_t r = rows; r < kMR; ++r)
+        for (int64_t k = 0; k < kc; ++k) dst[k * kMR + r] = 0.0f;
+    }
+    return;
+  }
+  // op(A) = A^T: row k of the stored matrix holds depth k of every output row, so each
+  // stored row segment is read once, front to back, and scattered kMR floats per panel
+  // (fixed-size copies: a runtime length would become memmove calls).
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* HWY_RESTRICT src = g.a + (p0 + k) * g.lda + i0;
+    for (int64_t ir = 0; ir < full; ir += kMR) {
+      float* HWY_RESTRICT dst = ap + ir * kc + k * kMR;
+#pragma GCC unroll 16
+      for (int64_t r = 0; r < kMR; ++r) dst[r] = src[ir + r];
+    }
+    if (full < mc) {
+      float* HWY_RESTRICT dst = ap + full * kc + k * kMR;
+      for (int64_t r = 0; r < kMR; ++r) dst[r] = full + r < mc ? src[full + r] : 0.0f;
+    }
+  }
+}
+
+// Columns jc .. jc+nc of op(B), depth p0 .. p0+kc, as (kc, kNR) micro-panels (panel p at
+// bp + p*kc*kNR; columns past nc are zero). Only the work share [part/parts] is packed, so
+// the threads of a parallel region split it: by depth rows when B is stored (K, N) (each
+// stored row segment is then read once, front to back), by panels when it is stored (N, K).
+void pack_b_share(float* HWY_RESTRICT bp, const GemmArgs& g, int64_t jc, int64_t nc, int64_t p0,
+                  int64_t kc, int part, int parts) {
+  const int64_t n_panels = (nc + kNR - 1) / kNR;
+  const int64_t full = nc / kNR;  // panels with kNR real columns
+  if (!g.trans_b) {
+    const Df d;
+    for (int64_t k = kc * part / parts; k < kc * (part + 1) / parts; ++k) {
+      const float* HWY_RESTRICT src = g.b + (p0 + k) * g.ldb + jc;
+      for (int64_t p = 0; p < full; ++p) {
+        float* HWY_RESTRICT dst = bp + p * kc * kNR + k * kNR;
+        hn::Store(hn::LoadU(d, src + p * kNR), d, dst);
+        hn::Store(hn::LoadU(d, src + p * kNR + kLanes), d, dst + kLanes);
+      }
+      if (full < n_panels) {
+        float* HWY_RESTRICT dst = bp + full * kc * kNR + k * kNR;
+        const int64_t cols = nc - full * kNR;
+        for (int64_t j = 0; j < kNR; ++j) dst[j] = j < cols ? src[full * kNR + j] : 0.0f;
+      }
+    }
+    return;
+  }
+  for (int64_t p = n_panels * part / parts; p < n_panels * (part + 1) / parts; ++p) {
+    float* HWY_RESTRICT panel = bp + p * kc * kNR;
+    const int64_t cols = std::min(kNR, nc - p * kNR);
+    for (int64_t j = 0; j < cols; ++j) {
+      const float* src = g.b + (jc + p * kNR + j) * g.ldb + p0;
+      for (int64_t k = 0; k < kc; ++k) panel[k * kNR + j] = src[k];
+    }
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t j = cols; j < kNR; ++j) panel[k * kNR + j] = 0.0f;
+  }
+}
+
+// C tile (kMR, kNR) with row stride ldc = (load_c ? C : 0) + sum_k ap(k, :)^T bp(k, :).
+// The products are summed from zero and C is added at the end, so the tile's C rows,
+// prefetched first, arrive while the FMAs run instead of stalling the first of them.
+HWY_INLINE void micro_tile(int64_t kc, const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp,
+                           float* HWY_RESTRICT c, int64_t ldc, bool load_c) {
+  const Df d;
+#pragma GCC unroll 16
+  for (int64_t r = 0; r < kMR; ++r) {
+    hwy::Prefetch(c + r * ldc);
+    hwy::Prefetch(c + r * ldc + kNR - 1);
+  }
+  Vf acc0[kMR], acc1[kMR];
+#pragma GCC unroll 16
+  for (int64_t r = 0; r < kMR; ++r) acc0[r] = acc1[r] = hn::Zero(d);
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    const Vf b0 = hn::Load(d, bp);
+    const Vf b1 = hn::Load(d, bp + kLanes);
+#pragma GCC unroll 16
+    for (int64_t r = 0; r < kMR; ++r) {
+      const Vf a = hn::Set(d, ap[r]);
+      acc0[r] = hn::MulAdd(a, b0, acc0[r]);
+      acc1[r] = hn::MulAdd(a, b1, acc1[r]);
+    }
+    ap += kMR;
+    bp += kNR;
+  }
+#pragma GCC unroll 16
+  for (int64_t r = 0; r < kMR; ++r) {
+    if (load_c) {
+      acc0[r] = hn::Add(acc0[r], hn::LoadU(d, c + r * ldc));
+      acc1[r] = hn::Add(acc1[r], hn::LoadU(d, c + r * ldc + kLanes));
+    }
+    hn::StoreU(acc0[r], d, c + r * ldc);
+    hn::StoreU(acc1[r], d, c + r * ldc + kLanes);
+  }
+}
+
+// A tile of rows x cols (<= kMR x kNR) at c: full tiles go straight to C, edge tiles
+// through a scratch tile so nothing outside C is read or written.
+void tile(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int64_t rows,
+          int64_t cols, bool load_c) {
+  if (rows == kMR && cols == kNR) {
+    micro_tile(kc, ap, bp, c, ldc, load_c);
+    return;
+  }
+  HWY_ALIGN float t[kMR * kNR];
+  if (load_c) {
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(t + r * kNR, c + r * ldc, cols * sizeof(float));
+  }
+  micro_tile(kc, ap, bp, t, kNR, load_c);
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(c + r * ldc, t + r * kNR, cols * sizeof(float));
+}
+
+// sum_k a[k] * b[k], fixed order (4 vector accumulators, then the tail).
+HWY_INLINE float dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, int64_t n) {
+  const Df d;
+  Vf s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  int64_t k = 0;
+  for (; k + 4 * kLanes <= n; k += 4 * kLanes) {
+    s0 = hn::MulAdd(hn::LoadU(d, a + k), hn::LoadU(d, b + k), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, a + k + kLanes), hn::LoadU(d, b + k + kLanes), s1);
+    s2 = hn::MulAdd(hn::LoadU(d, a + k + 2 * kLanes), hn::LoadU(d, b + k + 2 * kLanes), s2);
+    s3 = hn::MulAdd(hn::LoadU(d, a + k + 3 * kLanes), hn::LoadU(d, b + k + 3 * kLanes), s3);
+  }
+  for (; k + kLanes <= n; k += kLanes) s0 = hn::MulAdd(hn::LoadU(d, a + k), hn::LoadU(d, b + k), s0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; k < n; ++k) s += a[k] * b[k];
+  return s;
+}
+
+// M <= kGemvRows: no packing. With trans_b (x @ W^T, the inference form) each output is a
+// dot product of two contiguous rows; otherwise C rows are updated with rows of B.
+void gemm_few_rows(const GemmArgs& g) {
+  const int64_t M = g.M, N = g.N, K = g.K;
+  // op(A) rows made contiguous (M * K floats; tiny for M <= kGemvRows).
+  Buffer<float> arows(static_cast<size_t>(M * K));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k)
+      arows[m * K + k] = g.trans_a ? g.a[k * g.lda + m] : g.a[m * g.lda + k];
+  const bool par = M * N * K > (1 << 16);
+  if (g.trans_b) {
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t n = 0; n < N; ++n) {
+      const float* brow = g.b + n * g.ldb;
+      for (int64_t m = 0; m < M; ++m) {
+        const float s = dot(arows.data() + m * K, brow, K);
+        float& c = g.c[m * g.ldc + n];
+        c = g.accumulate ? c + s : s;
+      }
+    }
+    return;
+  }
+  constexpr int64_t kCols = 512;  // columns per work item (one C strip per row in L1)
+  const int64_t n_blocks = ceil_div(N, kCols);
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t blk = 0; blk < n_blocks; ++blk) {
+    const int64_t j0 = blk * kCols, cols = std::min(kCols, N - j0);
+    const Df d;
+    for (int64_t m = 0; m < M; ++m) {
+      float* c = g.c + m * g.ldc + j0;
+      if (!g.accumulate) std::fill(c, c + cols, 0.0f);
+      for (int64_t k = 0; k < K; ++k) {
+        const float* brow = g.b + k * g.ldb + j0;
+        const Vf a = hn::Set(d, arows[m * K + k]);
+        int64_t j = 0;
+        for (; j + kLanes <= cols; j += kLanes)
+          hn::StoreU(hn::MulAdd(a, hn::LoadU(d, brow + j), hn::LoadU(d, c + j)), d, c + j);
+        for (; j < cols; ++j) c[j] += arows[m * K + k] * brow[j];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_target(const GemmArgs& g) {
+  if (g.M == 0 || g.N == 0) return;
+  if (g.K == 0) {
+    if (!g.accumulate)
+      for (int64_t m = 0; m < g.M; ++m) std::fill(g.c + m * g.ldc, g.c + m * g.ldc + g.N, 0.0f);
+    return;
+  }
+  if (g.M <= kGemvRows) {
+    gemm_few_rows(g);
+    return;
+  }
+  const int n_threads = omp_get_max_threads();
+  const int64_t kc_max = std::min(kKC, g.K);
+  const int64_t nc_max = std::min(kNC, ceil_div(g.N, kNR) * kNR);
+  // Row blocks of equal size (a multiple of kMR, at most kMC), so no thread is left with
+  // a block much smaller than the others; their number a multiple of the thread count
+  // when blocks of at least 4 micro-tiles allow, so each thread's A blocks are packed once
+  // and serve the whole width of B.
+  int64_t n_ic = ceil_div(g.M, kMC);
+  const int64_t n_ic_even = ceil_div(n_ic, n_threads) * n_threads;
+  if (n_ic_even != n_ic && ceil_div(g.M, n_ic_even) >= 4 * kMR) n_ic = n_ic_even;
+  const int64_t mc_block = std::min(kMC, ceil_div(ceil_div(g.M, n_ic), kMR) * kMR);
+  n_ic = ceil_div(g.M, mc_block);
+  // Allocated before the parallel region so that running out of memory throws here.
+  Buffer<float> b_block(static_cast<size_t>(kc_max * nc_max));             // (nc/kNR) x (kc, kNR)
+  Buffer<float> a_blocks(static_cast<size_t>(n_threads * mc_block * kc_max));  // per thread (mc, kc)
+  const bool par = g.M * g.N * g.K > (1 << 18);
+#pragma omp parallel num_threads(n_threads) if (par)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+    float* ap = a_blocks.data() + static_cast<int64_t>(t) * mc_block * kc_max;
+    for (int64_t jc = 0; jc < g.N; jc += kNC) {
+      const int64_t nc = std::min(kNC, g.N - jc);
+      const int64_t n_panels = ceil_div(nc, kNR);
+      // Work items: (row block, run of B micro-panels). The runs split the block's
+      // panels evenly and their number makes the items a multiple of the thread count,
+      // so every thread gets the same work; a static schedule hands each thread adjacent
+      // items, which mostly share a row block, so A is rarely packed twice.
+      const int64_t n_chunks = work_chunks(n_ic, n_panels, nt);
+      for (int64_t pc = 0; pc < g.K; pc += kKC) {
+        const int64_t kc = std::min(kKC, g.K - pc);
+        const bool load_c = g.accumulate || pc > 0;
+        pack_b_share(b_block.data(), g, jc, nc, pc, kc, t, nt);
+#pragma omp barrier
+        int64_t packed_ic = -1;
+#pragma omp for schedule(static)
+        for (int64_t item = 0; item < n_ic * n_chunks; ++item) {
+          const int64_t ic = item / n_chunks, chunk = item % n_chunks;
+          const int64_t i0 = ic * mc_block, mc = std::min(mc_block, g.M - i0);
+          if (packed_ic != ic) {
+            pack_a(ap, g, i0, mc, pc, kc);
+            packed_ic = ic;
+          }
+          const int64_t p_begin = chunk * n_panels / n_chunks;
+          const int64_t p_end = (chunk + 1) * n_panels / n_chunks;
+          for (int64_t p = p_begin; p < p_end; ++p) {
+            const int64_t j0 = jc + p * kNR, cols = std::min(kNR, g.N - j0);
+            const float* bp = b_block.data() + p * kc * kNR;
+            for (int64_t ir = 0; ir < mc; ir += kMR)
+              tile(kc, ap + ir * kc, bp, g.c + (i0 + ir) * g.ldc + j0, g.ldc,
+                   std::min(kMR, mc - ir), cols, load_c);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace longctx::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <cblas.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace longctx::kernels {
+
+namespace {
+
+void check_args(const GemmArgs& g, const char* op) {
+  LONGCTX_CHECK(g.M >= 0 && g.N >= 0 && g.K >= 0, "%s: negative size M=%lld N=%lld K=%lld", op,
+                static_cast<long long>(g.M), static_cast<long long>(g.N),
+                static_cast<long long>(g.K));
+  if (g.M == 0 || g.N == 0) return;
+  LONGCTX_CHECK(g.c != nullptr && g.ldc >= g.N, "%s: C is null or ldc (%lld) < N (%lld)", op,
+                static_cast<long long>(g.ldc), static_cast<long long>(g.N));
+  if (g.K == 0) return;
+  LONGCTX_CHECK(g.a != nullptr && g.b != nullptr, "%s: A or B is null", op);
+  const int64_t a_cols = g.trans_a ? g.M : g.K, b_cols = g.trans_b ? g.K : g.N;
+  LONGCTX_CHECK(g.lda >= a_cols, "%s: lda (%lld) < %lld columns of A as stored", op,
+                static_cast<long long>(g.lda), static_cast<long long>(a_cols));
+  LONGCTX_CHECK(g.ldb >= b_cols, "%s: ldb (%lld) < %lld columns of B as stored", op,
+                static_cast<long long>(g.ldb), static_cast<long long>(b_cols));
+}
+
+MatmulEngine engine_from_environment() {
+  const char* env = std::getenv("LONGCTX_MATMUL");
+  return env && *env ? parse_matmul_engine(env, "LONGCTX_MATMUL") : MatmulEngine::kOwn;
+}
+
+std::atomic<int>& engine_state() {
+  static std::atomic<int> state{static_cast<int>(engine_from_environment())};
+  return state;
+}
+
+}  // namespace
+
+HWY_EXPORT(gemm_target);
+
+void gemm(const GemmArgs& args) {
+  check_args(args, "gemm");
+  HWY_DYNAMIC_DISPATCH(gemm_target)(args);
+}
+
+void gemm_blas(const GemmArgs& g) {
+  check_args(g, "gemm_blas");
+  if (g.M == 0 || g.N == 0) return;
+  LONGCTX_CHECK(g.M <= INT_MAX && g.N <= INT_MAX && g.K <= INT_MAX && g.lda <= INT_MAX &&
+                    g.ldb <= INT_MAX && g.ldc <= INT_MAX,
+                "gemm_blas: sizes beyond the BLAS int range");
+  if (g.K == 0) {  // BLAS may skip the beta scaling here; do it ourselves
+    if (!g.accumulate)
+      for (int64_t m = 0; m < g.M; ++m) std::fill(g.c + m * g.ldc, g.c + m * g.ldc + g.N, 0.0f);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
+              g.trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(g.M), static_cast<int>(g.N),
+              static_cast<int>(g.K), 1.0f, g.a, static_cast<int>(g.lda), g.b,
+              static_cast<int>(g.ldb), g.accumulate ? 1.0f : 0.0f, g.c, static_cast<int>(g.ldc));
+}
+
+MatmulEngine matmul_engine() { return static_cast<MatmulEngine>(engine_state().load()); }
+
+void set_matmul_engine(MatmulEngine engine) { engine_state().store(static_cast<int>(engine)); }
+
+const char* matmul_engine_name(MatmulEngine engine) {
+  return engine == MatmulEngine::kOwn ? "own" : "blas";
+}
+
+MatmulEngine parse_matmul_engine(const char* text, const char* what) {
+  if (std::strcmp(text, "own") == 0) return MatmulEngine::kOwn;
+  if (std::strcmp(text, "blas") == 0) return MatmulEngine::kBlas;
+  LONGCTX_CHECK(false, "%s: unknown matrix-product engine '%s' (known: own, blas)", what, text);
+  return MatmulEngine::kOwn;
+}
+
+}  // namespace longctx::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,56 @@
+// The project's own single-precision matrix product, for every shape a training step,
+// a prefill or a decode step uses, compiled once per SIMD target (Highway) and
+// dispatched at run time like the other kernels, so its speed does not depend on
+// what a BLAS library detects (or is told through OPENBLAS_CORETYPE).
+//
+// Goto/BLIS structure: B is packed in (KC x NR) micro-panels, A in (MR x KC) ones,
+// and an MR x NR register-blocked micro-kernel accumulates with FMA (AVX2: 6 x 16,
+// AVX-512: 12 x 32, scalar fallback: 4 x 2). Blocks: KC = 256 depth (one B micro-panel
+// in L1), MC rows of A per block (L2), NC = 4096 columns of B per block (L3). Threads
+// of the one OpenMP pool share the packed B block and each packs its own A blocks.
+//
+// Deterministic: every element of C is computed by exactly one thread, its k terms
+// summed in one fixed order (KC blocks in order, each block's terms in order), so the
+// result is bit-identical for any thread count. Row counts up to kGemvRows (decode,
+// one token at a time) skip packing: dot products / row updates straight from memory.
+#pragma once
+#include <cstdint>
+
+namespace longctx::kernels {
+
+// C (M, N) = or += op(A) (M, K) @ op(B) (K, N); all row-major with leading dimensions.
+struct GemmArgs {
+  int64_t M = 0, N = 0, K = 0;
+  const float* a = nullptr;  // (M, K) with row stride lda, or (K, M) when trans_a
+  int64_t lda = 0;
+  bool trans_a = false;
+  const float* b = nullptr;  // (K, N) with row stride ldb, or (N, K) when trans_b
+  int64_t ldb = 0;
+  bool trans_b = false;
+  float* c = nullptr;  // (M, N) with row stride ldc
+  int64_t ldc = 0;
+  bool accumulate = false;  // C += op(A) op(B) instead of C = op(A) op(B)
+};
+
+// Own kernels (dispatched to the best SIMD target). Throws Error on inconsistent
+// arguments (negative sizes, leading dimensions too small, null pointers).
+void gemm(const GemmArgs& args);
+
+// The same product through the BLAS library chosen at configure time (cblas_sgemm):
+// the reference for tests and benchmarks.
+void gemm_blas(const GemmArgs& args);
+
+// Rows handled without packing (decode steps, tiny batches).
+constexpr int64_t kGemvRows = 4;
+
+// Which implementation matmul_forward / matmul_backward use. The default is kOwn;
+// the environment variable LONGCTX_MATMUL=blas|own sets it at start-up, and
+// set_matmul_engine() changes it (not while a product runs).
+enum class MatmulEngine { kOwn, kBlas };
+MatmulEngine matmul_engine();
+void set_matmul_engine(MatmulEngine engine);
+const char* matmul_engine_name(MatmulEngine engine);
+// "own" | "blas" -> engine; Error naming `what` (a flag or variable) otherwise.
+MatmulEngine parse_matmul_engine(const char* text, const char* what);
+
+}  // namespace longctx::kernels

@@ -1,0 +1,184 @@
+// The own GEMM against a double-precision reference over odd shapes, every transpose,
+// accumulation and padded leading dimensions, once per SIMD target; against BLAS; and
+// its determinism across thread counts.
+#include "kernels/gemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "core/threads.h"
+#include "kernels/matmul.h"
+#include "kernels/simd_testing.h"
+#include "kernels/testing.h"
+
+namespace longctx::kernels {
+namespace {
+
+struct GemmCase {
+  int64_t M, N, K;
+  bool trans_a, trans_b, accumulate;
+  int64_t pad = 0;  // extra floats per row in A, B and C (leading dimension > width)
+};
+
+// Operands stored as the case says, C pre-filled (accumulation adds to it).
+struct Operands {
+  std::vector<float> a, b, c;
+  GemmArgs args;
+};
+
+Operands make_operands(const GemmCase& t, uint64_t seed) {
+  Operands o;
+  const int64_t a_rows = t.trans_a ? t.K : t.M, a_cols = (t.trans_a ? t.M : t.K) + t.pad;
+  const int64_t b_rows = t.trans_b ? t.N : t.K, b_cols = (t.trans_b ? t.K : t.N) + t.pad;
+  o.a = testing::random_normal<float>(a_rows * a_cols, seed);
+  o.b = testing::random_normal<float>(b_rows * b_cols, seed + 1);
+  o.c = testing::random_normal<float>(t.M * (t.N + t.pad), seed + 2);
+  GemmArgs& g = o.args;
+  g.M = t.M, g.N = t.N, g.K = t.K;
+  g.a = o.a.data(), g.lda = a_cols, g.trans_a = t.trans_a;
+  g.b = o.b.data(), g.ldb = b_cols, g.trans_b = t.trans_b;
+  g.c = o.c.data(), g.ldc = t.N + t.pad;
+  g.accumulate = t.accumulate;
+  return o;
+}
+
+// Worst element error |C - C_ref| / sum_k |A_ik B_kj| (the scale float rounding errors are
+// relative to), with C_ref in double; padding columns of C must be untouched.
+double normalised_error(const Operands& o, const std::vector<float>& c_before) {
+  const GemmArgs& g = o.args;
+  double worst = 0.0;
+  for (int64_t m = 0; m < g.M; ++m) {
+    for (int64_t n = 0; n < g.ldc; ++n) {
+      const float got = o.c[m * g.ldc + n];
+      if (n >= g.N) {  // outside C
+        if (std::memcmp(&got, &c_before[m * g.ldc + n], sizeof(float)) != 0) return INFINITY;
+        continue;
+      }
+      double sum = g.accumulate ? double(c_before[m * g.ldc + n]) : 0.0;
+      double scale = g.accumulate ? std::fabs(sum) : 0.0;
+      for (int64_t k = 0; k < g.K; ++k) {
+        const double a = g.trans_a ? g.a[k * g.lda + m] : g.a[m * g.lda + k];
+        const double b = g.trans_b ? g.b[n * g.ldb + k] : g.b[k * g.ldb + n];
+        sum += a * b;
+        scale += std::fabs(a * b);
+      }
+      const double err = std::fabs(double(got) - sum) / (scale + 1e-30);
+      if (std::isnan(err)) return NAN;
+      worst = std::max(worst, err);
+    }
+  }
+  return worst;
+}
+
+// Float accumulation of K products: rounding errors grow like sqrt(K) units of float
+// round-off (2^-24) of the sum of magnitudes for random data; 16 sqrt(K) u leaves a wide
+// margin above what correct code gives and is ~1000x below a wrong or missing term.
+double tolerance(int64_t K) { return 16.0 * std::sqrt(double(std::max<int64_t>(K, 1))) * 5.96e-8; }
+
+// Shapes around every boundary: few-row path (M <= 4), micro-tile edges (6/12 rows,
+// 16/32 columns), row blocks (120/240 rows), depth blocks (256), column blocks (4096).
+const GemmCase kShapes[] = {
+    {1, 1, 1, false, false, false},     {1, 37, 70, false, true, false},
+    {3, 129, 300, true, true, true},    {4, 4100, 64, false, false, true},
+    {5, 17, 3, false, false, false},    {7, 33, 257, false, true, false, 3},
+    {13, 16, 256, true, false, true},   {64, 100, 64, false, true, true},
+    {121, 47, 130, true, true, false},  {257, 65, 513, false, false, true, 5},
+    {250, 1, 40, false, true, false},   {130, 4200, 300, false, true, true},
+    {6, 32, 0, false, false, false},    {6, 32, 0, false, false, true},
+};
+
+class GemmSimd : public PerSimdTarget {};
+LONGCTX_INSTANTIATE_PER_SIMD_TARGET(GemmSimd);
+
+TEST_P(GemmSimd, MatchesDoubleReferenceOverOddShapesAndTransposes) {
+  uint64_t seed = 1;
+  for (const GemmCase& base : kShapes) {
+    for (int form = 0; form < 4; ++form) {
+      GemmCase t = base;
+      // The big shape once (its own transposes); the others in all four forms.
+      if (t.N > 4096 && form > 0) break;
+      if (t.N <= 4096) t.trans_a = form & 1, t.trans_b = form & 2;
+      SCOPED_TRACE(::testing::Message() << "M=" << t.M << " N=" << t.N << " K=" << t.K
+                                        << " ta=" << t.trans_a << " tb=" << t.trans_b
+                                        << " acc=" << t.accumulate << " pad=" << t.pad);
+      Operands o = make_operands(t, seed += 3);
+      const std::vector<float> before = o.c;
+      gemm(o.args);
+      EXPECT_LE(normalised_error(o, before), tolerance(t.K));
+    }
+  }
+}
+
+TEST_P(GemmSimd, BitIdenticalForAnyThreadCount) {
+  const GemmCase t{300, 530, 600, false, true, true};
+  Operands one = make_operands(t, 77), two = make_operands(t, 77);
+  set_num_threads(1);
+  gemm(one.args);
+  set_num_threads(2);
+  gemm(two.args);
+  set_num_threads(0);
+  EXPECT_EQ(std::memcmp(one.c.data(), two.c.data(), one.c.size() * sizeof(float)), 0);
+}
+
+TEST(Gemm, BlasReferenceAgreesOnTheSameOperands) {
+  for (const GemmCase& t : kShapes) {
+    SCOPED_TRACE(::testing::Message() << "M=" << t.M << " N=" << t.N << " K=" << t.K);
+    Operands own = make_operands(t, 5), blas = make_operands(t, 5);
+    const std::vector<float> before = blas.c;
+    gemm(own.args);
+    gemm_blas(blas.args);
+    EXPECT_LE(normalised_error(blas, before), tolerance(t.K));
+    EXPECT_LE(testing::max_rel_error(own.c, blas.c), 1e-5);
+  }
+}
+
+TEST(Gemm, MatmulEngineSwitchesAndNamesBadValues) {
+  const MatmulEngine saved = matmul_engine();
+  const int64_t N = 9, K = 40, M = 33;
+  const auto x = testing::random_normal<float>(N * K, 3), w = testing::random_normal<float>(M * K, 4);
+  std::vector<float> own(N * M), blas(N * M);
+  set_matmul_engine(MatmulEngine::kOwn);
+  matmul_forward(own.data(), x.data(), w.data(), N, K, M);
+  set_matmul_engine(MatmulEngine::kBlas);
+  matmul_forward(blas.data(), x.data(), w.data(), N, K, M);
+  set_matmul_engine(saved);
+  EXPECT_LE(testing::max_rel_error(own, blas), 1e-6);
+  EXPECT_EQ(parse_matmul_engine("blas", "--matmul"), MatmulEngine::kBlas);
+  EXPECT_EQ(parse_matmul_engine("own", "--matmul"), MatmulEngine::kOwn);
+  try {
+    parse_matmul_engine("mkl", "LONGCTX_MATMUL");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("LONGCTX_MATMUL"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Gemm, RejectsInconsistentArguments) {
+  std::vector<float> a(64), b(64), c(64);
+  GemmArgs g;
+  g.M = 4, g.N = 4, g.K = 4;
+  g.a = a.data(), g.lda = 4, g.b = b.data(), g.ldb = 4, g.c = c.data(), g.ldc = 4;
+  GemmArgs bad = g;
+  bad.lda = 3;
+  EXPECT_THROW(gemm(bad), Error);
+  bad = g;
+  bad.trans_b = true, bad.ldb = 3;
+  EXPECT_THROW(gemm(bad), Error);
+  bad = g;
+  bad.ldc = 2;
+  EXPECT_THROW(gemm(bad), Error);
+  bad = g;
+  bad.K = -1;
+  EXPECT_THROW(gemm(bad), Error);
+  bad = g;
+  bad.a = nullptr;
+  EXPECT_THROW(gemm(bad), Error);
+  EXPECT_NO_THROW(gemm(g));
+}
+
+}  // namespace
+}  // namespace longctx::kernels
