@@ -3,16 +3,20 @@
 # Idempotent; fails loudly. Options:
 #   --corpus  also the Debian text packages the built-in default corpus is made from
 #   --bench   also the peers used by bench/ (PyTorch)
+#   --browser also Debian's Chromium, the headless browser the `longctx report` test opens
+#             the page in (that test skips with a message without it)
 set -euo pipefail
 
 want_corpus=0
 want_bench=0
+want_browser=0
 for arg in "$@"; do
   case "$arg" in
     --corpus) want_corpus=1 ;;
     --bench) want_bench=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *) echo "install-deps.sh: unknown option '$arg' (known: --corpus, --bench)" >&2; exit 2 ;;
+    --browser) want_browser=1 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --corpus, --bench, --browser)" >&2; exit 2 ;;
   esac
 done
 
@@ -29,6 +33,9 @@ if [ "$want_corpus" = 1 ]; then
 fi
 if [ "$want_bench" = 1 ]; then
   packages+=(python3-torch python3-numpy)
+fi
+if [ "$want_browser" = 1 ]; then
+  packages+=(chromium)
 fi
 
 missing=()
