@@ -102,11 +102,14 @@ void write_kld_outputs(const KldResult& r, const std::string& dir) {
 
 std::string kld_summary(const KldResult& r) {
   std::string s = "reference: " + r.reference.value("label", std::string()) + "\n";
-  s += strformat("%-48s %10s %12s %12s %10s\n", "row", "length", "mean KL", "max KL", "top-1 %");
+  std::vector<std::string> labels;
+  for (const KldRow& row : r.rows) labels.push_back(row.row.label);
+  const int w = label_width(labels);
+  s += pad_label("row", w) + strformat("%10s %12s %12s %10s\n", "length", "mean KL", "max KL", "top-1 %");
   for (const KldRow& row : r.rows)
     for (const KldAtLength& a : row.lengths)
-      s += strformat("%-48s %9lld%s %12.5f %12.4f %10.2f\n", row.row.label.substr(0, 48).c_str(),
-                     static_cast<long long>(a.length), a.beyond_trained ? "*" : " ", a.mean_kld,
+      s += pad_label(row.row.label, w) +
+           strformat("%9lld%s %12.5f %12.4f %10.2f\n", static_cast<long long>(a.length), a.beyond_trained ? "*" : " ", a.mean_kld,
                      a.max_kld, 100 * a.top1_agreement);
   return s;
 }

@@ -1,5 +1,6 @@
 #include "eval/output.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -42,5 +43,17 @@ std::string csv_line(const std::vector<std::string>& fields) {
 }
 
 std::string csv_number(double v) { return std::isnan(v) ? std::string() : strformat("%.6g", v); }
+
+int label_width(const std::vector<std::string>& labels) {
+  size_t w = 3;
+  for (const std::string& l : labels) w = std::max(w, l.size());
+  return static_cast<int>(w);
+}
+
+std::string pad_label(const std::string& text, int width) {
+  std::string s = text;
+  if (static_cast<int>(s.size()) < width) s.append(static_cast<size_t>(width) - s.size(), ' ');
+  return s + ' ';
+}
 
 }  // namespace longctx::eval

@@ -17,4 +17,9 @@ std::string csv_line(const std::vector<std::string>& fields);
 // A number for CSV/tables: empty for NaN, else %.6g.
 std::string csv_number(double v);
 
+// Text tables: `text` left-aligned in a column as wide as the longest of `labels` (and at
+// least the header "row"), plus one space.
+int label_width(const std::vector<std::string>& labels);
+std::string pad_label(const std::string& text, int width);
+
 }  // namespace longctx::eval

@@ -246,10 +246,12 @@ PplResult run_ppl(std::vector<EvalModel>& models, const std::vector<EvalRow>& ro
       at.seconds = scorer.seconds();
       at.tokens_per_second = at.seconds > 0 ? static_cast<double>(scorer.tokens()) / at.seconds : 0;
       if (at.key_tokens > 0) at.longppl = std::exp(key_total / static_cast<double>(at.key_tokens));
-      say(options, strformat("  length %6lld%s: ppl %9.4f  [%.4f, %.4f]  LongPPL %s (%lld key "
+      const std::string ci = std::isnan(at.nll_ci.lo)
+                                 ? std::string("(one sample: no CI)")
+                                 : strformat("[%.4f, %.4f]", std::exp(at.nll_ci.lo), std::exp(at.nll_ci.hi));
+      say(options, strformat("  length %6lld%s: ppl %9.4f  %s  LongPPL %s (%lld key "
                              "tokens)  %.0f tok/s",
-                             static_cast<long long>(L), at.beyond_trained ? "*" : " ", at.ppl,
-                             std::exp(at.nll_ci.lo), std::exp(at.nll_ci.hi),
+                             static_cast<long long>(L), at.beyond_trained ? "*" : " ", at.ppl, ci.c_str(),
                              std::isnan(at.longppl) ? "-" : strformat("%.4f", at.longppl).c_str(),
                              static_cast<long long>(at.key_tokens), at.tokens_per_second));
       out.lengths.push_back(std::move(at));

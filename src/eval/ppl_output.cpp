@@ -155,11 +155,15 @@ void write_ppl_outputs(const PplResult& r, const std::string& dir) {
 }
 
 std::string ppl_summary(const PplResult& r) {
-  std::string s = "rules: " + r.options.rules.describe() + "\n";
+  std::vector<std::string> labels;
+  for (const PplRow& row : r.rows) labels.push_back(row.row.label);
+  const int w = label_width(labels);
+  std::string s;
   if (r.options.rules.mode == PplMode::kLlamaCpp) {
     for (const PplRow& row : r.rows)
-      s += strformat("%-48s Final estimate: PPL = %.4f +/- %.5f (%lld chunks of %lld, %lld tokens)\n",
-                     row.row.label.c_str(), row.llamacpp->ppl(), row.llamacpp->ppl_error(),
+      s += pad_label(row.row.label, w) +
+           strformat("Final estimate: PPL = %.4f +/- %.5f (%lld chunks of %lld, %lld tokens)\n",
+                     row.llamacpp->ppl(), row.llamacpp->ppl_error(),
                      static_cast<long long>(row.llamacpp->chunks),
                      static_cast<long long>(r.options.rules.n_ctx),
                      static_cast<long long>(row.llamacpp->count));
@@ -167,11 +171,12 @@ std::string ppl_summary(const PplResult& r) {
   }
   auto table = [&](const char* title, auto&& cell) {
     s += title;
-    s += strformat("\n%-48s", "row");
+    s += '\n';
+    s += pad_label("row", w);
     for (const int64_t L : r.options.lengths) s += strformat(" %10lld", static_cast<long long>(L));
     s += "\n";
     for (const PplRow& row : r.rows) {
-      s += strformat("%-48s", row.row.label.substr(0, 48).c_str());
+      s += pad_label(row.row.label, w);
       for (const PplAtLength& a : row.lengths) {
         s += ' ';
         s += cell(a);

@@ -166,12 +166,15 @@ void write_probe_outputs(const ProbeResult& r, const std::string& dir) {
 }
 
 std::string probe_summary(const ProbeResult& r) {
-  std::string s = strformat("%s: %s by length (* = beyond the trained length)\n%-44s",
-                            probe_task_name(r.task), score_name(r.task), "row");
+  std::vector<std::string> labels;
+  for (const ProbeRow& row : r.rows) labels.push_back(row.row.label);
+  const int w = label_width(labels);
+  std::string s = strformat("%s: %s by length (* = beyond the trained length)\n", probe_task_name(r.task),
+                            score_name(r.task)) + pad_label("row", w);
   for (const int64_t L : r.options.lengths) s += strformat(" %8s", length_label(L).c_str());
   s += "  effective length (85%)\n";
   for (const ProbeRow& row : r.rows) {
-    s += strformat("%-44s", row.row.label.substr(0, 44).c_str());
+    s += pad_label(row.row.label, w);
     for (const ScoreCell& c : row.by_length)
       s += strformat(" %7.1f%s", c.score.mean, c.length > row.trained_length ? "*" : " ");
     s += row.effective_length > 0 ? strformat("  %lld\n", static_cast<long long>(row.effective_length))
