@@ -184,8 +184,10 @@ std::string ppl_summary(const PplResult& r) {
       s += "\n";
     }
   };
+  // Exponent form from 1e5 up so a wide CI bound (few samples) keeps the columns aligned.
   auto num = [](double v, bool star) {
-    return std::isnan(v) ? strformat("%10s", "-") : strformat("%9.3f%s", v, star ? "*" : " ");
+    if (std::isnan(v)) return strformat("%10s", "-");
+    return strformat(std::fabs(v) < 1e5 ? "%9.3f%s" : "%9.3g%s", v, star ? "*" : " ");
   };
   table("perplexity (* = beyond the model's trained length)",
         [&](const PplAtLength& a) { return num(a.ppl, a.beyond_trained); });
