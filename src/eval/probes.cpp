@@ -66,6 +66,26 @@ uint64_t trial_seed(uint64_t seed, size_t li, size_t di, int64_t index) {
   return seed * 1000003ull + li * 7919ull + di * 104729ull + static_cast<uint64_t>(index);
 }
 
+// The data generators search the text they are given for the cut that encodes to exactly L
+// tokens, tokenizing up to all of it at every step of the search: over a whole novel (or the
+// NIAH haystack of every --text file) that is seconds per prompt. L tokens of ordinary text
+// fit in a prefix of kCharsPerTokenBound x L characters, so the search runs on that prefix
+// first; when the prefix does not give a prompt (unusual text), on the whole text, so no
+// document is passed over that the whole text would serve.
+constexpr size_t kCharsPerTokenBound = 16;
+
+template <class Make>
+data::TaskExample from_text_prefix(const std::string& text, int64_t L, Make&& make) {
+  const size_t cut = static_cast<size_t>(L) * kCharsPerTokenBound + 1024;
+  if (cut < text.size()) {
+    try {
+      return make(text.substr(0, cut));
+    } catch (const Error&) {
+    }
+  }
+  return make(text);
+}
+
 std::vector<Example> make_examples(ProbeTask task, const io::Tokenizer& tok,
                                    const std::vector<TextDocument>& docs,
                                    const std::string& haystack, const ProbeOptions& o) {
@@ -80,7 +100,9 @@ std::vector<Example> make_examples(ProbeTask task, const io::Tokenizer& tok,
           data::FirstSentenceOptions fo;
           fo.target_tokens = L;
           fo.seed = o.seed;
-          e.task = data::make_first_sentence(tok, docs[d].text, fo);
+          e.task = from_text_prefix(docs[d].text, L, [&](const std::string& text) {
+            return data::make_first_sentence(tok, text, fo);
+          });
         } catch (const Error&) {
           continue;  // too short for this length (or no first sentence): the next document
         }
@@ -110,7 +132,9 @@ std::vector<Example> make_examples(ProbeTask task, const io::Tokenizer& tok,
           no.needle = o.needle;
           no.question = o.question;
           no.answer = o.answer;
-          e.task = data::make_needle(tok, haystack, no);
+          e.task = from_text_prefix(haystack, L, [&](const std::string& text) {
+            return data::make_needle(tok, text, no);
+          });
         }
         out.push_back(std::move(e));
       }
@@ -191,14 +215,16 @@ ProbeResult run_probe(ProbeTask task, std::vector<EvalModel>& models,
   ProbeResult result;
   result.task = task;
   result.options = o;
-  std::map<int, std::vector<Example>> examples;  // per model (its tokenizer)
+  // Prompts per tokenizer (models with identical tokenizers share them: building is costly).
+  std::map<std::string, std::vector<Example>> examples;
   for (size_t ri = 0; ri < rows.size(); ++ri) {
     const EvalRow& row = rows[ri];
     EvalModel& em = models[static_cast<size_t>(row.model)];
     const io::Tokenizer& tok = em.tokenizer();
-    if (!examples.count(row.model)) {
+    const std::string tok_key = tok.serialized_proto();
+    if (!examples.count(tok_key)) {
       if (o.log) o.log(strformat("building %s prompts with %s's tokenizer", name, em.name.c_str()));
-      examples[row.model] = make_examples(task, tok, docs, haystack, o);
+      examples[tok_key] = make_examples(task, tok, docs, haystack, o);
     }
     const model::LlamaModel& m = apply_row(models, row);
     model::KVCache cache(m.config, o.lengths.back() + max_new);
@@ -217,7 +243,7 @@ ProbeResult run_probe(ProbeTask task, std::vector<EvalModel>& models,
     out.json_base = row.to_json(em);
     out.trained_length = em.trained_length;
     if (o.log) o.log(strformat("[%zu/%zu] %s", ri + 1, rows.size(), row.label.c_str()));
-    for (const Example& e : examples[row.model]) {
+    for (const Example& e : examples[tok_key]) {
       const std::vector<int32_t> prompt = tok.encode(e.task.prompt, /*add_bos=*/true);
       LONGCTX_CHECK(static_cast<int64_t>(prompt.size()) == e.length,
                     "eval %s: a prompt meant to be %lld tokens is %zu tokens with %s's tokenizer "
