@@ -5,7 +5,9 @@
 // and prints the rules and a summary table. docs/eval.md explains every rule.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "cli/args.h"
@@ -15,9 +17,12 @@
 #include "eval/memory.h"
 #include "eval/ppl_eval.h"
 #include "eval/probes.h"
+#include "rope/rope_spec.h"
 
 namespace longctx::cli {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct CommonArgs {
   std::vector<std::string> models, ropes, text;
@@ -98,20 +103,36 @@ void run_ppl(const PplArgs& a) {
   o.memory_limit = memory_limit(a.c);
   o.log = log_line;
   const eval::DocumentSet docs = documents(a.c);
+  // The baseline is loaded once even when it is also a --model.
   std::vector<std::string> paths = a.c.models;
-  if (!a.baseline.empty()) paths.push_back(a.baseline);
+  int base_model = -1;
+  if (!a.baseline.empty()) {
+    for (size_t i = 0; i < paths.size() && base_model < 0; ++i) {
+      std::error_code ec;
+      if (fs::equivalent(paths[i], a.baseline, ec)) base_model = static_cast<int>(i);
+    }
+    if (base_model < 0) {
+      paths.push_back(a.baseline);
+      base_model = static_cast<int>(paths.size()) - 1;
+    }
+  }
   std::vector<eval::EvalModel> models = load_models(paths, a.c.tokenizer);
   std::vector<eval::EvalRow> rows;
   {
-    // Rows of the --model models under every --rope; the baseline under its own encoding.
-    std::vector<eval::EvalRow> all = eval::make_rows(models, a.c.ropes);
-    for (eval::EvalRow& r : all)
-      if (a.baseline.empty() || r.model + 1 < static_cast<int>(models.size())) rows.push_back(r);
-    if (!a.baseline.empty()) {
-      eval::EvalRow b = eval::make_rows(models, {})[models.size() - 1];
-      b.baseline = true;
-      b.label = "baseline: " + b.label;
-      rows.push_back(b);
+    // Rows of the --model models under every --rope; the baseline under its own encoding: a
+    // row of its own, unless a --model row already is that model under that encoding (then
+    // that row is the baseline, rather than the same numbers twice, one plotted over the other).
+    for (eval::EvalRow& r : eval::make_rows(models, a.c.ropes))
+      if (r.model < static_cast<int>(a.c.models.size())) rows.push_back(r);
+    if (base_model >= 0) {
+      eval::EvalRow b = eval::make_rows(models, {})[static_cast<size_t>(base_model)];
+      const std::string spec = rope::format_rope_spec(b.rope);
+      const auto same = std::find_if(rows.begin(), rows.end(), [&](const eval::EvalRow& r) {
+        return r.model == b.model && rope::format_rope_spec(r.rope) == spec;
+      });
+      eval::EvalRow& base = same != rows.end() ? *same : rows.emplace_back(b);
+      base.baseline = true;
+      base.label = "baseline: " + base.label;
     }
   }
   std::printf("eval ppl rules: %s\n", o.rules.describe().c_str());
