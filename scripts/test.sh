@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 preset="${1:-release}"
 jobs="$(nproc)"
 
-scripts/install-deps.sh
+scripts/install-deps.sh --browser   # Chromium: the report test opens the HTML page in it
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" -j "$jobs"
 ctest --preset "$preset" -j "$jobs"
