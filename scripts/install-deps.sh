@@ -4,18 +4,22 @@
 #   --corpus  also the Debian text packages the built-in default corpus is made from
 #   --bench   also the peers used by bench/ (PyTorch)
 #   --clang   also clang and its OpenMP runtime (the `clang` CMake preset)
+#   --browser also Debian's Chromium, the headless browser the `longctx report` test opens
+#             the page in (that test skips with a message without it)
 set -euo pipefail
 
 want_corpus=0
 want_bench=0
 want_clang=0
+want_browser=0
 for arg in "$@"; do
   case "$arg" in
     --corpus) want_corpus=1 ;;
     --bench) want_bench=1 ;;
     --clang) want_clang=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
-    *) echo "install-deps.sh: unknown option '$arg' (known: --corpus, --bench, --clang)" >&2; exit 2 ;;
+    --browser) want_browser=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --corpus, --bench, --clang, --browser)" >&2; exit 2 ;;
   esac
 done
 
@@ -36,6 +40,9 @@ if [ "$want_bench" = 1 ]; then
 fi
 if [ "$want_clang" = 1 ]; then
   packages+=(clang libomp-14-dev)
+fi
+if [ "$want_browser" = 1 ]; then
+  packages+=(chromium)
 fi
 
 missing=()

@@ -1,6 +1,6 @@
 // `longctx generate --model <gguf|hf folder> --prompt "..." [--greedy] --max-tokens N`:
-// a minimal KV-cache decode (prefill the prompt, then one token at a time) that
-// prints the continuation. Stops at EOS, --max-tokens or the model's context.
+// prefill the prompt, then decode through model/decode.h's loop, printing the continuation as
+// it comes. Stops at EOS, a --stop string, --max-tokens or the model's context.
 // `--token-ids 1,403,...` feeds ids as given instead of a text prompt; `--dump-probs FILE`
 // writes the next-token distribution after every prompt position as JSON (for comparing
 // against other engines, e.g. llama.cpp in experiments/llamacpp_check).
@@ -17,14 +17,15 @@
 #include "cli/registry.h"
 #include "core/error.h"
 #include "io/model_io.h"
+#include "model/decode.h"
 #include "model/inference.h"
-#include "model/sampling.h"
 
 namespace longctx::cli {
 namespace {
 
 struct GenerateOptions {
   std::string model, prompt, tokenizer, token_ids, dump_probs;
+  std::vector<std::string> stop;
   bool greedy = false, no_bos = false, ids = false;
   int64_t max_tokens = 128;
   float temperature = 1.0f, top_p = 1.0f;
@@ -92,43 +93,43 @@ void run_generate(const GenerateOptions& o) {
   LONGCTX_CHECK(static_cast<int64_t>(prompt.size()) < capacity,
                 "--prompt: %zu tokens do not fit the model's context of %lld", prompt.size(),
                 static_cast<long long>(capacity));
-  model::SamplingParams sp;
-  sp.temperature = o.greedy ? 0.0f : o.temperature;
-  sp.top_p = o.top_p;
-  sp.top_k = o.top_k;
-  sp.seed = o.seed;
+  model::DecodeOptions d;
+  d.sampling.temperature = o.greedy ? 0.0f : o.temperature;
+  d.sampling.top_p = o.top_p;
+  d.sampling.top_k = o.top_k;
+  d.sampling.seed = o.seed;
+  d.max_new_tokens = o.max_tokens;
+  d.stop_tokens = {tok.eos_id()};
+  d.stop_strings = o.stop;
+  d.detokenize = [&tok](std::span<const int32_t> ids) {
+    return tok.decode(std::vector<int32_t>(ids.begin(), ids.end()));
+  };
   try {
-    sp.validate();
+    d.validate();
   } catch (const Error& e) {
     throw e.with_context("sampling options");
   }
-  model::Sampler sampler(sp);
   model::KVCache cache(m.config, capacity);
-  std::vector<float> logits(static_cast<size_t>(m.config.vocab_size));
-  if (o.dump_probs.empty())
-    model::forward_tokens(m, cache, prompt.data(), static_cast<int64_t>(prompt.size()), logits.data());
-  else
+  std::span<const int32_t> to_feed(prompt);
+  if (!o.dump_probs.empty()) {
+    // Every prompt position's distribution is written; the last token is then fed again by
+    // the decoding loop (after a one-token rewind) to start generating.
+    std::vector<float> logits(static_cast<size_t>(m.config.vocab_size));
     dump_prompt_probs(m, cache, prompt, o, logits.data());
-  std::vector<int32_t> out;
-  std::string printed;
-  for (int64_t i = 0; i < o.max_tokens; ++i) {
-    const int32_t next = o.greedy ? model::argmax(logits.data(), m.config.vocab_size)
-                                  : sampler.sample(logits.data(), m.config.vocab_size);
-    if (next == tok.eos_id()) break;
-    out.push_back(next);
+    cache.truncate(cache.position() - 1);
+    to_feed = to_feed.last(1);
+  }
+  bool first = true;
+  model::decode(m, cache, to_feed, d, [&](const model::DecodeEvent& e) {
     if (o.ids) {
-      std::printf("%s%d", i ? " " : "", next);
+      if (!e.flush) std::printf("%s%d", first ? "" : " ", e.token);
+      first = false;
     } else {
-      // Print the new suffix of the decoded text (pieces merge across tokens).
-      const std::string text = tok.decode(out);
-      if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0)
-        std::fputs(text.c_str() + printed.size(), stdout);
-      printed = text;
+      std::fwrite(e.text.data(), 1, e.text.size(), stdout);
     }
     std::fflush(stdout);
-    if (cache.position() >= capacity) break;
-    model::forward_tokens(m, cache, &next, 1, logits.data());
-  }
+    return true;
+  });
   std::fputc('\n', stdout);
 }
 
@@ -145,6 +146,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--top-p", o.top_p, "Nucleus sampling mass")->capture_default_str();
   cmd->add_option("--top-k", o.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
   cmd->add_option("--seed", o.seed, "Sampling seed")->capture_default_str();
+  cmd->add_option("--stop", o.stop, "Stop when the text contains this string (repeatable; not printed)");
   cmd->add_flag("--no-bos", o.no_bos, "Do not prepend BOS");
   cmd->add_flag("--ids", o.ids, "Print token ids instead of text");
   cmd->add_option("--token-ids", o.token_ids,

@@ -1,0 +1,23 @@
+// Plot pieces shared by the evaluations' SVG outputs (core/plot.h draws them).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/plot.h"
+#include "eval/stats.h"
+
+namespace longctx::eval {
+
+// A series through the bucket midpoints: x = (start + end) / 2, y = mean * scale.
+PlotSeries bucket_series(const std::string& name, const std::vector<Bucket>& buckets,
+                         double scale = 1.0);
+
+// Adds a dashed grey vertical line at x = trained (spanning the data's y range) named
+// "trained length", when trained lies inside [x_lo, x_hi] and the plot has data.
+void add_trained_marker(PlotSpec& plot, int64_t trained, double x_lo, double x_hi);
+
+// A plot with x = context length (log scale, tokens).
+PlotSpec length_plot(const std::string& title, const std::string& y_label, bool y_log);
+
+}  // namespace longctx::eval
