@@ -84,11 +84,18 @@ void run_item(const DecodeAttentionTask& task, const DecodeAttentionShape& s, in
     l[qi] = 0.0f;
   }
   std::fill(acc, acc + Q * D, 0.0f);
+  // f32 rows are read in place (row stride ks/vs floats); other types are converted per tile.
+  const bool k_f32 = task.k.type == StorageType::kF32, v_f32 = task.v.type == StorageType::kF32;
+  const int64_t ks = k_f32 ? static_cast<int64_t>(task.k.row_bytes / 4) : D;
+  const int64_t vs = v_f32 ? static_cast<int64_t>(task.v.row_bytes / 4) : D;
   for (int64_t t0 = lo; t0 < hi; t0 += kTile) {
     const int64_t t1 = std::min(hi, t0 + kTile), n = t1 - t0;
-    for (int64_t t = t0; t < t1; ++t)
-      store::dequantize_range(kt + (t - t0) * D, task.k.type, kb + t * task.k.row_bytes, g * D, D);
-    bool values_loaded = false;
+    const float* K = k_f32 ? reinterpret_cast<const float*>(kb + t0 * task.k.row_bytes) + g * D : kt;
+    const float* Vt = v_f32 ? reinterpret_cast<const float*>(vb + t0 * task.v.row_bytes) + g * D : vt;
+    if (!k_f32)
+      for (int64_t t = t0; t < t1; ++t)
+        store::dequantize_range(kt + (t - t0) * D, task.k.type, kb + t * task.k.row_bytes, g * D, D);
+    bool values_loaded = v_f32;
     for (int64_t i = 0; i < task.T_q; ++i) {
       const int64_t pos = task.T_kv - task.T_q + i;
       const int64_t valid = std::min(n, pos + 1 - t0);  // causal: keys t0..pos of this tile
@@ -103,7 +110,7 @@ void run_item(const DecodeAttentionTask& task, const DecodeAttentionShape& s, in
         const float* qv = task.q + (i * H + g * rep + r) * D;
         float tmax = -std::numeric_limits<float>::infinity();
         for (int64_t t = 0; t < valid; ++t) {
-          scores[t] = dot(qv, kt + t * D, D) * scale;
+          scores[t] = dot(qv, K + t * ks, D) * scale;
           tmax = std::max(tmax, scores[t]);
         }
         const float m_new = std::max(m[qi], tmax);
@@ -111,7 +118,7 @@ void run_item(const DecodeAttentionTask& task, const DecodeAttentionShape& s, in
         const float sum = exp_shift(scores, valid, m_new);
         l[qi] = l[qi] * corr + sum;
         float* a = acc + qi * D;
-        for (int64_t t = 0; t < valid; ++t) scale_add(a, t == 0 ? corr : 1.0f, scores[t], vt + t * D, D);
+        for (int64_t t = 0; t < valid; ++t) scale_add(a, t == 0 ? corr : 1.0f, scores[t], Vt + t * vs, D);
         m[qi] = m_new;
       }
     }
@@ -155,7 +162,11 @@ void attention_decode_target(const DecodeAttentionTask* tasks, int64_t n_tasks,
   const Item* it = items.data();
   const int64_t* first = first_item.data();
   float* part = partial.data();
-#pragma omp parallel if (n_items > 1)
+  // Threads only when there is enough to read: short caches are done faster by one thread.
+  int64_t work = 0;  // key/value elements read
+  for (int64_t ti = 0; ti < n_tasks; ++ti) work += tasks[ti].T_kv * Hkv * D * 2;
+  const bool par = n_items > 1 && work >= (1 << 17);
+#pragma omp parallel if (par)
   {
     // Per-thread tiles, kept between calls (OpenMP threads persist).
     thread_local std::vector<float> kt, vt, scores;
@@ -171,7 +182,7 @@ void attention_decode_target(const DecodeAttentionTask* tasks, int64_t n_tasks,
     }
   }
   // Merge the splits of every (task, kv head) and normalise.
-#pragma omp parallel for schedule(static) if (n_tasks * Hkv > 1)
+#pragma omp parallel for schedule(static) if (par && n_tasks * Hkv > 1)
   for (int64_t tg = 0; tg < n_tasks * Hkv; ++tg) {
     const int64_t ti = tg / Hkv, g = tg % Hkv;
     const DecodeAttentionTask& t = tasks[ti];

@@ -133,7 +133,9 @@ void typed_matvec_target(float* out, int64_t ldo, const float* x, int64_t N, con
                          bool accumulate) {
   constexpr int64_t kRW = 4;
   const int64_t M = w.rows, blocks = M / kRW;
-  const bool par = M * w.cols >= (1 << 15);
+  // Below ~256k weights a thread team costs more than it saves (and far more when other
+  // processes occupy the cores: a descheduled worker stalls the whole region).
+  const bool par = M * w.cols >= (1 << 18);
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t b = 0; b < blocks; ++b) row_block<kRW>(out, ldo, x, N, w, b * kRW, accumulate);
   for (int64_t r = blocks * kRW; r < M; ++r) row_block<1>(out, ldo, x, N, w, r, accumulate);
