@@ -344,6 +344,9 @@ TEST_F(ServeCli, ErrorsNameTheFieldAndTheNumbers) {
   expect("/v1/completions", R"({"prompt":"x","max_tokens":301})", 400, "max_tokens", "limit of 300");
   expect("/v1/completions", R"({"prompt":[1,512]})", 400, "prompt", "outside the vocabulary");
   expect("/v1/completions", R"({"prompt":")" + std::string(60000, 'a') + "\"}", 413, "", "exceeds 50000 bytes");
+  // curl -d without a Content-Type says application/x-www-form-urlencoded; bodies past 8 kB
+  // are still read as JSON (up to --max-body-mb).
+  expect("/v1/completions", R"({"prompt":"x","max_tokens":1})" + std::string(20000, ' '), 200, "", "");
   const auto [code, out] = s.get("/v1/nothing");
   EXPECT_EQ(code, 404) << out;
 }

@@ -55,8 +55,11 @@ struct HttpServer::Impl {
   int64_t context() const { return engine.context(); }
 
   void setup();
-  std::shared_ptr<Job> prepare(const httplib::Request& req, bool chat);
-  void generate(const httplib::Request& req, httplib::Response& res, bool chat);
+  json body_too_large() const {
+    return ApiError(413, strformat("the request body exceeds %zu bytes (--max-body-mb)", o.max_body_bytes)).to_json();
+  }
+  std::shared_ptr<Job> prepare(const std::string& body, bool chat);
+  void generate(const std::string& body, httplib::Response& res, bool chat);
   void respond_whole(httplib::Response& res, std::shared_ptr<Job> job);
   void respond_stream(httplib::Response& res, std::shared_ptr<Job> job);
 };
@@ -80,7 +83,7 @@ void HttpServer::Impl::setup() {
   svr.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 413)
-      send_json(res, 413, ApiError(413, strformat("the request body exceeds %zu bytes (--max-body-bytes)", o.max_body_bytes)).to_json());
+      send_json(res, 413, body_too_large());
     else if (res.status == 404)
       send_json(res, 404, ApiError(404, "no route " + req.method + " " + req.path).to_json());
     else
@@ -118,10 +121,25 @@ void HttpServer::Impl::setup() {
     ServerInfo info{engine.model().name, context(), engine.options().sequences, o.queue_limit};
     res.set_content(prometheus_text(info, scheduler.stats(), counters.snapshot()), "text/plain; version=0.0.4");
   });
+  // The body is read here rather than by cpp-httplib: it would refuse a body over 8 kB sent
+  // as application/x-www-form-urlencoded (what `curl -d` says when no Content-Type is given)
+  // before any handler ran. The API's bodies are JSON whatever the header says.
   auto guarded = [this](bool chat) {
-    return [this, chat](const httplib::Request& req, httplib::Response& res) {
+    return [this, chat](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& reader) {
+      std::string body;
+      const bool read = reader([&](const char* data, size_t n) {
+        body.append(data, n);
+        return true;
+      });
+      if (!read) {
+        if (res.status == 413)
+          send_json(res, 413, body_too_large());
+        else
+          send_json(res, 400, ApiError(400, "the request body could not be read").to_json());
+        return;
+      }
       try {
-        generate(req, res, chat);
+        generate(body, res, chat);
       } catch (const ApiError& e) {
         send_json(res, e.status, e.to_json());
       } catch (const Error& e) {
@@ -133,9 +151,9 @@ void HttpServer::Impl::setup() {
   svr.Post("/v1/chat/completions", guarded(true));
 }
 
-std::shared_ptr<Job> HttpServer::Impl::prepare(const httplib::Request& req, bool chat) {
+std::shared_ptr<Job> HttpServer::Impl::prepare(const std::string& body, bool chat) {
   auto job = std::make_shared<Job>();
-  job->params = chat ? parse_chat_request(req.body) : parse_completion_request(req.body);
+  job->params = chat ? parse_chat_request(body) : parse_completion_request(body);
   const CompletionParams& p = job->params;
   const int64_t V = engine.model().config().vocab_size, ctx = context();
   if (chat) {
@@ -220,8 +238,8 @@ std::shared_ptr<Job> HttpServer::Impl::prepare(const httplib::Request& req, bool
   return job;
 }
 
-void HttpServer::Impl::generate(const httplib::Request& req, httplib::Response& res, bool chat) {
-  std::shared_ptr<Job> job = prepare(req, chat);
+void HttpServer::Impl::generate(const std::string& body, httplib::Response& res, bool chat) {
+  std::shared_ptr<Job> job = prepare(body, chat);
   if (job->params.stream)
     respond_stream(res, job);
   else
