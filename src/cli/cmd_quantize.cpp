@@ -21,8 +21,12 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--out", o.out, "Output .gguf file (written atomically)")->required();
   cmd->add_option("--type", o.type, "f32, bf16 or q8_0")->capture_default_str();
   cmd->callback([] {
-    serve::quantize_gguf(o.model, o.out, kernels::parse_storage_type(o.type, "--type"));
-    std::fprintf(stderr, "wrote %s (%s matrices)\n", o.out.c_str(), o.type.c_str());
+    const serve::QuantizeSummary s = serve::quantize_gguf(o.model, o.out, kernels::parse_storage_type(o.type, "--type"));
+    std::fprintf(stderr, "wrote %s (%lld matrices as %s", o.out.c_str(), static_cast<long long>(s.converted), o.type.c_str());
+    if (!s.kept.empty())
+      std::fprintf(stderr, "; %zu kept as stored, their rows not whole %s blocks, e.g. %s", s.kept.size(), o.type.c_str(),
+                   s.kept.front().c_str());
+    std::fprintf(stderr, ")\n");
   });
 }
 

@@ -32,7 +32,8 @@ int64_t file_type_of(kernels::StorageType t) {
 
 }  // namespace
 
-void quantize_gguf(const std::string& in_path, const std::string& out_path, kernels::StorageType type) {
+QuantizeSummary quantize_gguf(const std::string& in_path, const std::string& out_path, kernels::StorageType type) {
+  QuantizeSummary summary;
   const io::GgufFile g = io::GgufFile::open(in_path);
   io::model_config_from_gguf(g);  // a LLaMA model, or Error
   io::GgufMetadata md = g.metadata();
@@ -58,10 +59,11 @@ void quantize_gguf(const std::string& in_path, const std::string& out_path, kern
     }
     if (matrix && t.type != ggml_type_of(type)) {
       const int64_t cols = t.ne[0], rows = t.ne[1];
-      LONGCTX_CHECK(type != kernels::StorageType::kQ8_0 || cols % kernels::kQ8_0Block == 0,
-                    "quantizing '%s': tensor '%s' has rows of %lld values, not a multiple of %lld (q8_0 blocks)",
-                    in_path.c_str(), t.name.c_str(), static_cast<long long>(cols),
-                    static_cast<long long>(kernels::kQ8_0Block));
+      if (type == kernels::StorageType::kQ8_0 && cols % kernels::kQ8_0Block != 0) {
+        summary.kept.push_back(t.name);
+        out.push_back(w);
+        continue;
+      }
       const size_t rb = kernels::storage_row_bytes(type, cols);
       storage.emplace_back(new uint8_t[rb * rows]);
       std::vector<float> f32(static_cast<size_t>(rows * cols));  // (rows, cols)
@@ -69,10 +71,12 @@ void quantize_gguf(const std::string& in_path, const std::string& out_path, kern
       kernels::quantize_rows(storage.back().get(), type, f32.data(), rows, cols);
       w.type = ggml_type_of(type);
       w.data = storage.back().get();
+      ++summary.converted;
     }
     out.push_back(w);
   }
   io::write_gguf(out_path, md, out);
+  return summary;
 }
 
 }  // namespace longctx::serve

@@ -55,8 +55,21 @@ TEST(ServingModel, Stories260KInPlaceReproducesItsGreedyStory) {
   EXPECT_EQ(m->weights.type_summary(), "f32");
   EXPECT_EQ(m->trained_context, 512);
   EXPECT_EQ(m->name, "stories260K-f32");
-  // Q8_0 needs rows that are whole blocks: stories260K's feed-forward width is 172.
-  EXPECT_THROW(quantize_gguf(kStories, (test::temp_dir("q") / "s.gguf").string(), StorageType::kQ8_0), Error);
+  // Q8_0 needs rows that are whole blocks: stories260K's feed-forward width is 172, so the
+  // down projections (rows of 172) stay f32 and everything else becomes Q8_0.
+  const std::string q8 = (test::temp_dir("q") / "s.gguf").string();
+  const QuantizeSummary s = quantize_gguf(kStories, q8, StorageType::kQ8_0);
+  EXPECT_EQ(s.kept.size(), 5u);
+  EXPECT_EQ(s.kept.at(0), "blk.0.ffn_down.weight");
+  EXPECT_EQ(io::GgufFile::open(q8).find_tensor("blk.0.ffn_down.weight")->type, io::GgmlType::kF32);
+  EXPECT_EQ(io::GgufFile::open(q8).find_tensor("blk.0.ffn_up.weight")->type, io::GgmlType::kQ8_0);
+  const auto mixed = open_serving_model({q8, "", "", ""});
+  EXPECT_TRUE(mixed->mapped);
+  EXPECT_EQ(mixed->weights.type_summary().rfind("mixed (f32 x", 0), 0u) << mixed->weights.type_summary();
+  Engine engine(*mixed, {});
+  Session session(engine);
+  const SessionResult r = session.generate(std::vector<int32_t>{mixed->tokenizer->bos_id()}, greedy(*mixed->tokenizer, 12));
+  EXPECT_EQ(r.decode.tokens.size(), 12u);
 }
 
 // A file written by `longctx quantize` holds ggml's Q8_0 blocks, is used in place, and gives
