@@ -30,11 +30,7 @@ void on_sigint(int) { g_interrupted.store(true); }
 struct ChatOptions {
   EngineFlags engine;
   std::string chat_template = "llama2", system;
-  int64_t max_tokens = 256;
-  float temperature = 0.8f, top_p = 0.95f;
-  int64_t top_k = 40;
-  uint64_t seed = 0;
-  bool greedy = false;
+  SamplingFlags sampling{.max_tokens = 256, .temperature = 0.8f, .top_p = 0.95f, .top_k = 40};
 };
 
 // Reads one line; false at end of input or when Ctrl-C interrupted the read.
@@ -52,16 +48,10 @@ void run_chat(const ChatOptions& o) {
   const serve::ChatTemplate tmpl = serve::parse_chat_template(o.chat_template, "--template");
   serve::Engine engine(*m, engine_options(o.engine));
   report_engine(engine, *m, o.engine.quiet);
-  LONGCTX_CHECK(o.max_tokens < engine.context(), "--max-tokens %lld leaves no room in the context of %lld",
-                static_cast<long long>(o.max_tokens), static_cast<long long>(engine.context()));
+  LONGCTX_CHECK(o.sampling.max_tokens < engine.context(), "--max-tokens %lld leaves no room in the context of %lld",
+                static_cast<long long>(o.sampling.max_tokens), static_cast<long long>(engine.context()));
   serve::Session session(engine);
-  model::DecodeOptions d;
-  d.sampling.temperature = o.greedy ? 0.0f : o.temperature;
-  d.sampling.top_p = o.top_p;
-  d.sampling.top_k = o.top_k;
-  d.sampling.seed = o.seed;
-  d.max_new_tokens = o.max_tokens;
-  d.stop_tokens = {tok.eos_id()};
+  model::DecodeOptions d = decode_options(o.sampling, tok.eos_id());
   d.cancel = &g_interrupted;
 
   // SIGINT interrupts a blocking read (no SA_RESTART) and cancels a reply.
@@ -90,7 +80,7 @@ void run_chat(const ChatOptions& o) {
     }
     if (line.empty()) continue;
     messages.push_back({"user", line});
-    const int64_t room = engine.context() - o.max_tokens;  // prompt tokens a turn may use
+    const int64_t room = engine.context() - o.sampling.max_tokens;  // prompt tokens a turn may use
     std::vector<int32_t> prompt;
     if (!history.empty()) {  // continue the kept tokens: the whole cached conversation is reused
       prompt = history;
@@ -110,7 +100,7 @@ void run_chat(const ChatOptions& o) {
       prompt = serve::render_chat(tok, messages, tmpl);
     }
     g_interrupted.store(false);
-    d.sampling.seed = o.seed + static_cast<uint64_t>(turn);
+    d.sampling.seed = o.sampling.seed + static_cast<uint64_t>(turn);
     d.detokenize = serve::continuation_detokenizer(tok, prompt);
     const serve::SessionResult r = session.generate(prompt, d, [](const model::DecodeEvent& e) {
       std::fwrite(e.text.data(), 1, e.text.size(), stdout);
@@ -139,12 +129,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--template", o.chat_template, "llama2 (Meta's [INST] format) or plain (continue the text)")
       ->capture_default_str();
   cmd->add_option("--system", o.system, "System message (llama2 template)");
-  cmd->add_option("--max-tokens", o.max_tokens, "Most tokens per reply")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--temperature", o.temperature, "Sampling temperature")->capture_default_str();
-  cmd->add_option("--top-p", o.top_p, "Nucleus sampling mass")->capture_default_str();
-  cmd->add_option("--top-k", o.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Sampling seed (turn i uses seed + i)")->capture_default_str();
-  cmd->add_flag("--greedy", o.greedy, "Greedy decoding");
+  add_sampling_flags(cmd, o.sampling, "Most tokens per reply", "Sampling seed (turn i uses seed + i)", /*allow_zero_tokens=*/false);
   cmd->callback([] { run_chat(o); });
 }
 

@@ -32,11 +32,8 @@ struct GenerateOptions {
   EngineFlags engine;
   std::string prompt, prompt_file, token_ids, token_ids_file, dump_probs, save_state, load_state;
   std::vector<std::string> stop;
-  bool greedy = false, no_bos = false, ids = false;
-  int64_t max_tokens = 128;
-  float temperature = 1.0f, top_p = 1.0f;
-  int64_t top_k = 0;
-  uint64_t seed = 0;
+  SamplingFlags sampling;
+  bool no_bos = false, ids = false;
 };
 
 double cpu_seconds() {
@@ -130,13 +127,7 @@ void run_generate(const GenerateOptions& o) {
                 prompt.size(), static_cast<long long>(eo.context), static_cast<long long>(m->trained_context));
   serve::Engine engine(*m, eo);
   report_engine(engine, *m, o.engine.quiet);
-  model::DecodeOptions d;
-  d.sampling.temperature = o.greedy ? 0.0f : o.temperature;
-  d.sampling.top_p = o.top_p;
-  d.sampling.top_k = o.top_k;
-  d.sampling.seed = o.seed;
-  d.max_new_tokens = o.max_tokens;
-  d.stop_tokens = {tok.eos_id()};
+  model::DecodeOptions d = decode_options(o.sampling, tok.eos_id());
   d.stop_strings = o.stop;
   d.detokenize = serve::continuation_detokenizer(tok, prompt);
   try {
@@ -202,13 +193,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--prompt", o.prompt, "Prompt text (BOS is prepended; empty = BOS only)");
   cmd->add_option("--prompt-file", o.prompt_file, "Read the prompt text from a file ('-' = stdin; also read "
                                                   "from stdin when no prompt is given and stdin is not a terminal)");
-  cmd->add_flag("--greedy", o.greedy, "Greedy decoding (argmax, lowest id on ties)");
-  cmd->add_option("--max-tokens", o.max_tokens, "Most tokens to generate")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--temperature", o.temperature, "Sampling temperature")->capture_default_str();
-  cmd->add_option("--top-p", o.top_p, "Nucleus sampling mass")->capture_default_str();
-  cmd->add_option("--top-k", o.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Sampling seed")->capture_default_str();
+  add_sampling_flags(cmd, o.sampling, "Most tokens to generate", "Sampling seed", /*allow_zero_tokens=*/true);
   cmd->add_option("--stop", o.stop, "Stop when the text contains this string (repeatable; not printed)");
   cmd->add_flag("--no-bos", o.no_bos, "Do not prepend BOS");
   cmd->add_flag("--ids", o.ids, "Print token ids instead of text");

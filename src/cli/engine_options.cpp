@@ -30,6 +30,28 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_flag("--quiet", f.quiet, "Do not print the memory plan and statistics");
 }
 
+void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, const std::string& max_tokens_help,
+                        const std::string& seed_help, bool allow_zero_tokens) {
+  cmd->add_flag("--greedy", f.greedy, "Greedy decoding (argmax, lowest id on ties)");
+  cmd->add_option("--max-tokens", f.max_tokens, max_tokens_help)->capture_default_str()->check(
+      allow_zero_tokens ? CLI::Validator(CLI::NonNegativeNumber) : CLI::Validator(CLI::PositiveNumber));
+  cmd->add_option("--temperature", f.temperature, "Sampling temperature")->capture_default_str();
+  cmd->add_option("--top-p", f.top_p, "Nucleus sampling mass")->capture_default_str();
+  cmd->add_option("--top-k", f.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
+  cmd->add_option("--seed", f.seed, seed_help)->capture_default_str();
+}
+
+model::DecodeOptions decode_options(const SamplingFlags& f, int32_t eos_id) {
+  model::DecodeOptions d;
+  d.sampling.temperature = f.greedy ? 0.0f : f.temperature;
+  d.sampling.top_p = f.top_p;
+  d.sampling.top_k = f.top_k;
+  d.sampling.seed = f.seed;
+  d.max_new_tokens = f.max_tokens;
+  d.stop_tokens = {eos_id};
+  return d;
+}
+
 serve::ModelLoadOptions model_load_options(const EngineFlags& f) {
   serve::ModelLoadOptions o;
   o.path = f.model;

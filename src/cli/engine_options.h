@@ -22,6 +22,21 @@ struct EngineFlags {
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f);
 
+// Sampling flags of generate and chat (each command sets its own defaults before adding).
+struct SamplingFlags {
+  int64_t max_tokens = 128;
+  float temperature = 1.0f, top_p = 1.0f;
+  int64_t top_k = 0;
+  uint64_t seed = 0;
+  bool greedy = false;
+};
+
+// --greedy, --max-tokens, --temperature, --top-p, --top-k, --seed.
+void add_sampling_flags(CLI::App* cmd, SamplingFlags& f, const std::string& max_tokens_help,
+                        const std::string& seed_help, bool allow_zero_tokens);
+// The decoding loop's options from the flags: sampling, token limit, stop at eos_id.
+model::DecodeOptions decode_options(const SamplingFlags& f, int32_t eos_id);
+
 serve::ModelLoadOptions model_load_options(const EngineFlags& f);
 // EngineOptions from the flags (sequences and the prefix cache are the caller's).
 serve::EngineOptions engine_options(const EngineFlags& f);
