@@ -1,40 +1,56 @@
-// `longctx generate --model <gguf|hf folder> --prompt "..." [--greedy] --max-tokens N`:
-// prefill the prompt, then decode through model/decode.h's loop, printing the continuation as
-// it comes. Stops at EOS, a --stop string, --max-tokens or the model's context.
-// `--token-ids 1,403,...` feeds ids as given instead of a text prompt; `--dump-probs FILE`
-// writes the next-token distribution after every prompt position as JSON (for comparing
-// against other engines, e.g. llama.cpp in experiments/llamacpp_check).
-#include <CLI/CLI.hpp>
+// `longctx generate --model <gguf|hf folder> [--prompt TEXT | --prompt-file F | stdin]`:
+// prefill the prompt in chunks, then decode through model/decode.h's loop, streaming the
+// continuation to stdout; prefill and decode speed (wall clock and CPU time) and the KV cache
+// size go to stderr at the end. Stops at EOS, a --stop string, --max-tokens or the context.
+// `--token-ids 1,403,...` / `--token-ids-file F` feed ids as given; `--dump-probs FILE` writes
+// the next-token distribution after every prompt position as JSON (for comparing against
+// other engines, e.g. llama.cpp in experiments/llamacpp_check). `--save-state F` keeps the
+// KV state after generating; `--load-state F` starts from one (its tokens must begin the prompt).
+#include <sys/resource.h>
+#include <unistd.h>
 
-#include <algorithm>
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/engine_options.h"
 #include "cli/registry.h"
 #include "core/error.h"
-#include "io/model_io.h"
 #include "model/decode.h"
-#include "model/inference.h"
+#include "serve/engine.h"
 
 namespace longctx::cli {
 namespace {
 
 struct GenerateOptions {
-  std::string model, prompt, tokenizer, token_ids, dump_probs;
+  EngineFlags engine;
+  std::string prompt, prompt_file, token_ids, token_ids_file, dump_probs, save_state, load_state;
   std::vector<std::string> stop;
-  bool greedy = false, no_bos = false, ids = false;
-  int64_t max_tokens = 128;
-  float temperature = 1.0f, top_p = 1.0f;
-  int64_t top_k = 0;
-  uint64_t seed = 0;
+  SamplingFlags sampling;
+  bool no_bos = false, ids = false;
 };
 
-// "1,403 407" -> ids; each must index the vocabulary (vocab_size entries).
-std::vector<int32_t> parse_token_ids(const std::string& text, int64_t vocab_size) {
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+std::string read_all(const std::string& path, const char* flag) {
+  if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  std::ifstream in(path, std::ios::binary);
+  LONGCTX_CHECK(in.good(), "%s: cannot read '%s'", flag, path.c_str());
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// "1,403 407\n..." -> ids; each must index the vocabulary (vocab_size entries).
+std::vector<int32_t> parse_token_ids(const std::string& text, int64_t vocab_size, const char* flag) {
   std::string spaced = text;
   for (char& c : spaced)
     if (c == ',') c = ' ';
@@ -44,115 +60,152 @@ std::vector<int32_t> parse_token_ids(const std::string& text, int64_t vocab_size
   while (in >> word) {
     char* end = nullptr;
     const long long v = std::strtoll(word.c_str(), &end, 10);
-    LONGCTX_CHECK(end && *end == '\0' && v >= 0 && v < vocab_size,
-                  "--token-ids: '%s' is not a token id in [0, %lld)", word.c_str(),
-                  static_cast<long long>(vocab_size));
+    LONGCTX_CHECK(end && *end == '\0' && v >= 0 && v < vocab_size, "%s: '%s' is not a token id in [0, %lld)", flag,
+                  word.c_str(), static_cast<long long>(vocab_size));
     ids.push_back(static_cast<int32_t>(v));
   }
   return ids;
 }
 
-// Runs the prompt one token at a time; writes {engine, model, ids, vocab_size, probs} to
-// path, probs[i] (V) = softmax (in double) of the logits after ids[0..i]. Leaves the last
-// position's logits in `logits` (V) so generation can continue from there.
-void dump_prompt_probs(const model::LlamaModel& m, model::KVCache& cache,
-                       const std::vector<int32_t>& prompt, const GenerateOptions& o,
-                       float* logits) {
-  const int64_t vocab = m.config.vocab_size;
+std::vector<int32_t> read_prompt(const GenerateOptions& o, const io::Tokenizer& tok, int64_t vocab) {
+  const int given = !o.prompt.empty() + !o.prompt_file.empty() + !o.token_ids.empty() + !o.token_ids_file.empty();
+  LONGCTX_CHECK(given <= 1, "--prompt, --prompt-file, --token-ids and --token-ids-file exclude each other");
+  if (!o.token_ids.empty()) return parse_token_ids(o.token_ids, vocab, "--token-ids");
+  if (!o.token_ids_file.empty())
+    return parse_token_ids(read_all(o.token_ids_file, "--token-ids-file"), vocab, "--token-ids-file");
+  std::string text = o.prompt;
+  if (!o.prompt_file.empty()) text = read_all(o.prompt_file, "--prompt-file");
+  else if (given == 0 && !isatty(STDIN_FILENO)) text = read_all("-", "stdin");
+  return tok.encode(text, !o.no_bos);
+}
+
+// Writes {engine, model, ids, vocab_size, probs} to path, probs[i] (V) = softmax (in double)
+// of the logits after ids[0..i]; the prompt goes through in chunks with every row's logits.
+void dump_prompt_probs(serve::Session& session, const model::InferenceWeights& w,
+                       const std::vector<int32_t>& prompt, const GenerateOptions& o, int64_t chunk) {
+  const int64_t V = w.config.vocab_size, n = static_cast<int64_t>(prompt.size());
+  model::InferenceWorkspace ws(w.config, chunk);
+  std::vector<float> logits(static_cast<size_t>(std::min(chunk, n) * V));  // (chunk, V)
   nlohmann::json probs = nlohmann::json::array();
-  for (const int32_t id : prompt) {
-    model::forward_tokens(m, cache, &id, 1, logits);
-    double max_logit = logits[0];
-    for (int64_t t = 1; t < vocab; ++t) max_logit = std::max(max_logit, double(logits[t]));
-    std::vector<double> p(static_cast<size_t>(vocab));
-    double sum = 0.0;
-    for (int64_t t = 0; t < vocab; ++t) sum += p[t] = std::exp(double(logits[t]) - max_logit);
-    for (double& v : p) v /= sum;
-    probs.push_back(std::move(p));
+  for (int64_t start = 0; start < n; start += chunk) {
+    const int64_t m = std::min(chunk, n - start);
+    model::SequenceStep s;
+    s.cache = &session.cache();
+    s.tokens = std::span<const int32_t>(prompt.data() + start, static_cast<size_t>(m));
+    s.logits = logits.data();
+    s.all_logits = true;
+    s.rope_length = n;
+    model::forward_batch(w, std::span<model::SequenceStep>(&s, 1), ws);
+    for (int64_t r = 0; r < m; ++r) {
+      const float* l = logits.data() + r * V;
+      double mx = l[0], sum = 0;
+      for (int64_t t = 1; t < V; ++t) mx = std::max(mx, double(l[t]));
+      std::vector<double> p(static_cast<size_t>(V));
+      for (int64_t t = 0; t < V; ++t) sum += p[t] = std::exp(double(l[t]) - mx);
+      for (double& v : p) v /= sum;
+      probs.push_back(std::move(p));
+    }
   }
-  const nlohmann::json doc = {{"engine", "longctx"}, {"model", o.model}, {"ids", prompt},
-                              {"vocab_size", vocab}, {"probs", std::move(probs)}};
+  const nlohmann::json doc = {{"engine", "longctx"}, {"model", o.engine.model}, {"ids", prompt},
+                              {"vocab_size", V}, {"probs", std::move(probs)}};
   std::ofstream out(o.dump_probs);
   out << doc.dump() << '\n';
   LONGCTX_CHECK(out.good(), "--dump-probs: cannot write '%s'", o.dump_probs.c_str());
+  session.set_tokens(prompt);
 }
 
 void run_generate(const GenerateOptions& o) {
-  io::LoadedModel lm = io::load_model(o.model);
-  if (!o.tokenizer.empty()) lm.tokenizer = io::Tokenizer::from_file(o.tokenizer);
-  LONGCTX_CHECK(lm.tokenizer.has_value(),
-                "--model '%s' carries no tokenizer; pass --tokenizer <file.model>", o.model.c_str());
-  const io::Tokenizer& tok = *lm.tokenizer;
-  const model::LlamaModel& m = lm.model;
-  LONGCTX_CHECK(o.token_ids.empty() || o.prompt.empty(), "--token-ids and --prompt exclude each other");
-  std::vector<int32_t> prompt = o.token_ids.empty()
-                                    ? tok.encode(o.prompt, !o.no_bos)
-                                    : parse_token_ids(o.token_ids, m.config.vocab_size);
+  const auto m = serve::open_serving_model(model_load_options(o.engine));
+  const io::Tokenizer& tok = *m->tokenizer;
+  const std::vector<int32_t> prompt = read_prompt(o, tok, m->config().vocab_size);
   LONGCTX_CHECK(!prompt.empty(), "--prompt: empty prompt and --no-bos leave nothing to start from");
-  const int64_t capacity = m.config.max_seq_len;
-  LONGCTX_CHECK(static_cast<int64_t>(prompt.size()) < capacity,
-                "--prompt: %zu tokens do not fit the model's context of %lld", prompt.size(),
-                static_cast<long long>(capacity));
-  model::DecodeOptions d;
-  d.sampling.temperature = o.greedy ? 0.0f : o.temperature;
-  d.sampling.top_p = o.top_p;
-  d.sampling.top_k = o.top_k;
-  d.sampling.seed = o.seed;
-  d.max_new_tokens = o.max_tokens;
-  d.stop_tokens = {tok.eos_id()};
+  serve::EngineOptions eo = engine_options(o.engine);
+  if (eo.context == 0) eo.context = m->trained_context;
+  LONGCTX_CHECK(static_cast<int64_t>(prompt.size()) < eo.context,
+                "the prompt has %zu tokens but the context holds %lld: raise --ctx (it may exceed the "
+                "trained context of %lld)",
+                prompt.size(), static_cast<long long>(eo.context), static_cast<long long>(m->trained_context));
+  serve::Engine engine(*m, eo);
+  report_engine(engine, *m, o.engine.quiet);
+  model::DecodeOptions d = decode_options(o.sampling, tok.eos_id());
   d.stop_strings = o.stop;
-  d.detokenize = [&tok](std::span<const int32_t> ids) {
-    return tok.decode(std::vector<int32_t>(ids.begin(), ids.end()));
-  };
+  d.detokenize = serve::continuation_detokenizer(tok, prompt);
   try {
     d.validate();
   } catch (const Error& e) {
     throw e.with_context("sampling options");
   }
-  model::KVCache cache(m.config, capacity);
-  std::span<const int32_t> to_feed(prompt);
+  serve::Session session(engine);
+  if (!o.load_state.empty()) {
+    session.load_state(o.load_state);
+    LONGCTX_CHECK(model::common_prefix(prompt, session.tokens()) == static_cast<int64_t>(session.tokens().size()) &&
+                      session.tokens().size() < prompt.size(),
+                  "--load-state '%s': its %zu tokens are not a proper prefix of this prompt (a saved state "
+                  "only continues the text it was saved from)",
+                  o.load_state.c_str(), session.tokens().size());
+  }
   if (!o.dump_probs.empty()) {
-    // Every prompt position's distribution is written; the last token is then fed again by
-    // the decoding loop (after a one-token rewind) to start generating.
-    std::vector<float> logits(static_cast<size_t>(m.config.vocab_size));
-    dump_prompt_probs(m, cache, prompt, o, logits.data());
-    cache.truncate(cache.position() - 1);
-    to_feed = to_feed.last(1);
+    // Every prompt position's distribution is written; the decoding loop then reuses the cache
+    // (all but the last token) and feeds the last token again to start generating.
+    dump_prompt_probs(session, engine.weights(), prompt, o, engine.options().chunk);
   }
   bool first = true;
-  model::decode(m, cache, to_feed, d, [&](const model::DecodeEvent& e) {
+  const double cpu0 = cpu_seconds();
+  double cpu_prefill = 0;
+  const serve::SessionResult r = session.generate(prompt, d, [&](const model::DecodeEvent& e) {
+    if (first && cpu_prefill == 0) cpu_prefill = cpu_seconds() - cpu0;
     if (o.ids) {
       if (!e.flush) std::printf("%s%d", first ? "" : " ", e.token);
-      first = false;
     } else {
       std::fwrite(e.text.data(), 1, e.text.size(), stdout);
     }
+    first = false;
     std::fflush(stdout);
     return true;
   });
   std::fputc('\n', stdout);
+  std::fflush(stdout);
+  const double cpu_total = cpu_seconds() - cpu0;
+  if (cpu_prefill == 0) cpu_prefill = cpu_total;
+  if (!o.save_state.empty()) session.save_state(o.save_state);
+  if (o.engine.quiet) return;
+  const model::DecodeResult& dr = r.decode;
+  const int64_t prefilled = dr.prompt_tokens, generated = static_cast<int64_t>(dr.tokens.size());
+  const double decode_cpu = std::max(0.0, cpu_total - cpu_prefill);
+  std::fprintf(stderr,
+               "prefill: %lld tokens in %.3f s = %.1f tokens/s (CPU %.3f s)%s\n"
+               "decode: %lld tokens in %.3f s = %.1f tokens/s (CPU %.3f s); stop: %s\n"
+               "KV cache: %s used of %s reserved (%lld of %lld tokens, %s)\n",
+               static_cast<long long>(prefilled), dr.prefill_seconds,
+               dr.prefill_seconds > 0 ? prefilled / dr.prefill_seconds : 0.0, cpu_prefill,
+               r.cached_tokens ? strformat(", %lld prompt tokens reused", static_cast<long long>(r.cached_tokens)).c_str() : "",
+               static_cast<long long>(generated), dr.decode_seconds,
+               dr.decode_seconds > 0 ? generated / dr.decode_seconds : 0.0, decode_cpu,
+               model::stop_reason_name(dr.reason), model::format_bytes(session.cache().bytes_used()).c_str(),
+               model::format_bytes(session.cache().bytes()).c_str(), static_cast<long long>(session.cache().position()),
+               static_cast<long long>(session.cache().capacity()), model::format_kv_types(engine.options().kv_types).c_str());
 }
 
 void add_generate_command(CLI::App& app) {
   static GenerateOptions o;
   CLI::App* cmd = app.add_subcommand("generate", "Generate text from a GGUF file or Hugging Face folder");
-  cmd->add_option("--model", o.model, "A .gguf file or a Hugging Face folder")->required();
+  add_engine_flags(cmd, o.engine);
   cmd->add_option("--prompt", o.prompt, "Prompt text (BOS is prepended; empty = BOS only)");
-  cmd->add_option("--tokenizer", o.tokenizer, "SentencePiece .model instead of the model's own");
-  cmd->add_flag("--greedy", o.greedy, "Greedy decoding (argmax, lowest id on ties)");
-  cmd->add_option("--max-tokens", o.max_tokens, "Most tokens to generate")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--temperature", o.temperature, "Sampling temperature")->capture_default_str();
-  cmd->add_option("--top-p", o.top_p, "Nucleus sampling mass")->capture_default_str();
-  cmd->add_option("--top-k", o.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Sampling seed")->capture_default_str();
+  cmd->add_option("--prompt-file", o.prompt_file, "Read the prompt text from a file ('-' = stdin; also read "
+                                                  "from stdin when no prompt is given and stdin is not a terminal)");
+  add_sampling_flags(cmd, o.sampling, "Most tokens to generate", "Sampling seed", /*allow_zero_tokens=*/true);
   cmd->add_option("--stop", o.stop, "Stop when the text contains this string (repeatable; not printed)");
   cmd->add_flag("--no-bos", o.no_bos, "Do not prepend BOS");
   cmd->add_flag("--ids", o.ids, "Print token ids instead of text");
   cmd->add_option("--token-ids", o.token_ids,
                   "Prompt as token ids ('1,403,...'; used as given, BOS not added) instead of --prompt");
+  cmd->add_option("--token-ids-file", o.token_ids_file,
+                  "Prompt as token ids read from a file ('-' = stdin), separated by spaces, commas or newlines");
   cmd->add_option("--dump-probs", o.dump_probs,
                   "Write the next-token probabilities after each prompt position to this JSON file");
+  cmd->add_option("--save-state", o.save_state, "Save the KV state (with a fingerprint) to this file at the end");
+  cmd->add_option("--load-state", o.load_state,
+                  "Start from a saved KV state; its tokens must begin the prompt (only the rest is prefilled)");
   cmd->callback([] { run_generate(o); });
 }
 

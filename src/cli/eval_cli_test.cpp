@@ -165,7 +165,7 @@ TEST(EvalCli, LlamaCppModeMemoryRefusalAndBadInput) {
 TEST(EvalCli, GenerateStopsAtAStopString) {
   if (!fs::exists(kStories)) GTEST_SKIP() << "no ../shared/data";
   // Greedy stories260K text: "Once upon a time, there was a little girl named Lily. ..."
-  const auto r = run_longctx("generate --model " + kStories + " --prompt '' --greedy --max-tokens 40 --stop ' Lily'");
+  const auto r = run_longctx("generate --model " + kStories + " --prompt '' --greedy --max-tokens 40 --stop ' Lily' --quiet");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output, "Once upon a time, there was a little girl named\n");
 }

@@ -60,7 +60,7 @@ const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new IoCliEnv);
 TEST(IoCli, GreedyStoriesFromGgufAndAfterConvertingBothWays) {
   if (!fs::exists(kStories)) GTEST_SKIP() << "no ../shared/data";
   const fs::path dir = temp_dir();
-  const std::string gen = " --prompt \"\" --greedy --max-tokens 40";
+  const std::string gen = " --prompt \"\" --greedy --max-tokens 40 --quiet";
   RunResult r = run("generate --model " + kStories + gen);
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output.substr(0, kStoriesText.size()), kStoriesText) << r.output;

@@ -91,75 +91,94 @@ class TextTracker {
     return hold;
   }
 
-  const DecodeOptions& o_;
+  DecodeOptions o_;  // a copy: the tracker moves with its SequenceDecoder
   std::string text_, shown_text_;
   size_t settled_ = 0, shown_ = 0;
 };
 
 }  // namespace
 
-DecodeResult decode(const LlamaModel& model, KVCache& cache, std::span<const int32_t> prompt,
-                    const DecodeOptions& options, const DecodeCallback& on_token) {
+struct SequenceDecoder::Text {
+  TextTracker tracker;
+};
+
+SequenceDecoder::SequenceDecoder(const DecodeOptions& options, int64_t vocab_size,
+                                 DecodeCallback on_token)
+    : options_(options), vocab_size_(vocab_size), on_token_(std::move(on_token)),
+      sampler_(options.sampling) {
+  options_.validate();
+  if (options_.detokenize) text_ = std::make_unique<Text>(Text{TextTracker(options_)});
+}
+SequenceDecoder::~SequenceDecoder() = default;
+SequenceDecoder::SequenceDecoder(SequenceDecoder&&) noexcept = default;
+SequenceDecoder& SequenceDecoder::operator=(SequenceDecoder&&) noexcept = default;
+
+int32_t SequenceDecoder::step(const float* logits, bool cache_full) {
+  if (finished_) return -1;
+  DecodeResult& r = result_;
+  auto end = [&](StopReason reason) {
+    r.reason = reason;
+    finished_ = true;
+    return -1;
+  };
+  const int64_t i = static_cast<int64_t>(r.tokens.size());
+  if (i >= options_.max_new_tokens) return end(StopReason::kMaxTokens);
+  if (options_.cancel && options_.cancel->load(std::memory_order_relaxed)) return end(StopReason::kCancelled);
+  const int32_t next = sampler_.sample(logits, vocab_size_);
+  if (std::find(options_.stop_tokens.begin(), options_.stop_tokens.end(), next) !=
+      options_.stop_tokens.end())
+    return end(StopReason::kStopToken);
+  r.tokens.push_back(next);
+  const bool stop_string = text_ && text_->tracker.update(r.tokens);
+  if (on_token_ && !on_token_(DecodeEvent{next, i, text_ ? text_->tracker.take_delta() : std::string_view()}))
+    return end(stop_string ? StopReason::kStopString : StopReason::kCallback);
+  if (stop_string) return end(StopReason::kStopString);
+  if (i + 1 == options_.max_new_tokens) return end(StopReason::kMaxTokens);  // no need to run it
+  if (cache_full) return end(StopReason::kContextFull);
+  return next;
+}
+
+const DecodeResult& SequenceDecoder::finish() {
+  if (flushed_) return result_;
+  finished_ = flushed_ = true;
+  if (text_) {
+    // Whatever was held back is final now (a stop string already cut the text).
+    const std::string_view rest = text_->tracker.flush();
+    if (!rest.empty() && on_token_)
+      on_token_(DecodeEvent{-1, static_cast<int64_t>(result_.tokens.size()), rest, /*flush=*/true});
+    result_.text = text_->tracker.text();
+  }
+  result_.decode_seconds = timer_.seconds();
+  return result_;
+}
+
+DecodeResult decode(const InferenceWeights& weights, KVCache& cache, InferenceWorkspace& ws,
+                    std::span<const int32_t> prompt, const DecodeOptions& options,
+                    const DecodeCallback& on_token) {
   options.validate();
   LONGCTX_CHECK(!prompt.empty(), "decode: the prompt is empty (it gives the first logits)");
   LONGCTX_CHECK(cache.position() + static_cast<int64_t>(prompt.size()) <= cache.capacity(),
                 "decode: %zu prompt tokens at position %lld do not fit the KV cache of %lld",
                 prompt.size(), static_cast<long long>(cache.position()),
                 static_cast<long long>(cache.capacity()));
-  const int64_t V = model.config.vocab_size;
-  DecodeResult r;
-  r.prompt_tokens = static_cast<int64_t>(prompt.size());
+  const int64_t V = weights.config.vocab_size;
   std::vector<float> logits(static_cast<size_t>(V));  // (V) next-token logits
   Timer timer;
-  forward_tokens(model, cache, prompt.data(), static_cast<int64_t>(prompt.size()), logits.data());
-  r.prefill_seconds = timer.seconds();
-  timer.reset();
-
-  Sampler sampler(options.sampling);
-  TextTracker text(options);
-  const bool has_text = static_cast<bool>(options.detokenize);
-  auto emit = [&](int32_t token, std::string_view delta) {
-    if (!on_token) return true;
-    return on_token(DecodeEvent{token, static_cast<int64_t>(r.tokens.size()) - 1, delta});
-  };
-  r.reason = StopReason::kMaxTokens;
-  for (int64_t i = 0; i < options.max_new_tokens; ++i) {
-    if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
-      r.reason = StopReason::kCancelled;
-      break;
-    }
-    const int32_t next = sampler.sample(logits.data(), V);
-    if (std::find(options.stop_tokens.begin(), options.stop_tokens.end(), next) !=
-        options.stop_tokens.end()) {
-      r.reason = StopReason::kStopToken;
-      break;
-    }
-    r.tokens.push_back(next);
-    const bool stop_string = has_text && text.update(r.tokens);
-    if (!emit(next, has_text ? text.take_delta() : std::string_view())) {
-      r.reason = stop_string ? StopReason::kStopString : StopReason::kCallback;
-      break;
-    }
-    if (stop_string) {
-      r.reason = StopReason::kStopString;
-      break;
-    }
-    if (i + 1 == options.max_new_tokens) break;  // kMaxTokens: no need to run the last token
-    if (cache.position() >= cache.capacity()) {
-      r.reason = StopReason::kContextFull;
-      break;
-    }
-    forward_tokens(model, cache, &next, 1, logits.data());
-  }
-  if (has_text) {
-    // Whatever was held back is final now (a stop string already cut the text).
-    const std::string_view rest = text.flush();
-    if (!rest.empty() && on_token)
-      on_token(DecodeEvent{-1, static_cast<int64_t>(r.tokens.size()), rest, /*flush=*/true});
-    r.text = text.text();
-  }
-  r.decode_seconds = timer.seconds();
+  forward_tokens(weights, cache, ws, prompt.data(), static_cast<int64_t>(prompt.size()), logits.data());
+  const double prefill_seconds = timer.seconds();
+  SequenceDecoder decoder(options, V, on_token);
+  for (int32_t next; (next = decoder.step(logits.data(), cache.position() >= cache.capacity())) >= 0;)
+    forward_tokens(weights, cache, ws, &next, 1, logits.data());
+  DecodeResult r = decoder.finish();
+  r.prompt_tokens = static_cast<int64_t>(prompt.size());
+  r.prefill_seconds = prefill_seconds;
   return r;
+}
+
+DecodeResult decode(const LlamaModel& model, KVCache& cache, std::span<const int32_t> prompt,
+                    const DecodeOptions& options, const DecodeCallback& on_token) {
+  InferenceWorkspace ws(model.config, std::clamp<int64_t>(static_cast<int64_t>(prompt.size()), 1, kPrefillChunk));
+  return decode(InferenceWeights::view(model), cache, ws, prompt, options, on_token);
 }
 
 }  // namespace longctx::model

@@ -1,5 +1,6 @@
 // The one decoding loop: prompt tokens in, generated tokens out through a callback.
-// Used by `longctx generate`, the retrieval probes of eval/ and the server. The model's
+// Used by `longctx generate`, `longctx chat`, the retrieval probes of eval/ and the server
+// (which drives the same loop step by step, SequenceDecoder, to batch many sequences). The model's
 // weights are immutable and all sequence state lives in the caller-owned KVCache, so many
 // sessions can decode side by side; the loop itself keeps nothing between calls.
 //
@@ -22,11 +23,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/timer.h"
 #include "model/inference.h"
 #include "model/sampling.h"
 
@@ -85,5 +88,42 @@ struct DecodeResult {
 // Throws Error when the prompt does not fit the cache or contains ids outside the vocabulary.
 DecodeResult decode(const LlamaModel& model, KVCache& cache, std::span<const int32_t> prompt,
                     const DecodeOptions& options, const DecodeCallback& on_token = {});
+// The same over inference weights (f32/bf16/Q8_0, possibly memory-mapped) and a caller-owned
+// workspace.
+DecodeResult decode(const InferenceWeights& weights, KVCache& cache, InferenceWorkspace& ws,
+                    std::span<const int32_t> prompt, const DecodeOptions& options,
+                    const DecodeCallback& on_token = {});
+
+// The loop one step at a time, for callers that run the forward passes themselves (the
+// server batches the steps of many sequences into one forward). After each forward, pass
+// the logits to step(): it samples and applies the checks in the order described above,
+// reports through the callback, and returns the token to feed next, or -1 when the
+// generation has ended (result().reason says why). finish() then flushes held-back text.
+class SequenceDecoder {
+ public:
+  SequenceDecoder(const DecodeOptions& options, int64_t vocab_size, DecodeCallback on_token = {});
+  ~SequenceDecoder();
+  SequenceDecoder(SequenceDecoder&&) noexcept;
+  SequenceDecoder& operator=(SequenceDecoder&&) noexcept;
+
+  // logits (vocab_size) after the last fed token; cache_full: no room to feed another one.
+  int32_t step(const float* logits, bool cache_full);
+  bool finished() const { return finished_; }
+  // Ends the generation (flushing held text through the callback) and returns the result;
+  // decode_seconds counts from construction. Further calls return the same result.
+  const DecodeResult& finish();
+  const DecodeResult& result() const { return result_; }
+
+ private:
+  struct Text;
+  DecodeOptions options_;
+  int64_t vocab_size_;
+  DecodeCallback on_token_;
+  Sampler sampler_;
+  std::unique_ptr<Text> text_;
+  DecodeResult result_;
+  Timer timer_;
+  bool finished_ = false, flushed_ = false;
+};
 
 }  // namespace longctx::model

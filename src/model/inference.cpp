@@ -1,139 +1,233 @@
 #include "model/inference.h"
 
 #include <algorithm>
+#include <cstring>
+#include <set>
+#include <vector>
 
 #include "core/error.h"
-#include "kernels/cross_entropy.h"
-#include "kernels/embedding.h"
+#include "kernels/attention.h"
+#include "kernels/attention_decode.h"
 #include "kernels/rmsnorm.h"
-#include "model/llama_layer.h"
+#include "kernels/swiglu.h"
+#include "model/rope_policy.h"
 
 namespace longctx::model {
 
-KVCache::KVCache(const ModelConfig& config, int64_t capacity) : config_(config), capacity_(capacity) {
-  config.validate();
-  LONGCTX_CHECK(capacity > 0, "KVCache: capacity must be positive, got %lld",
-                static_cast<long long>(capacity));
-  const int64_t KD = config.n_kv_heads * config.resolved_head_dim();
-  kv_.assign(static_cast<size_t>(config.n_layers * 2 * capacity * KD), 0.0f);
-}
-
-void KVCache::truncate(int64_t n) {
-  LONGCTX_CHECK(n >= 0 && n <= position_, "KVCache::truncate: %lld outside [0, %lld]",
-                static_cast<long long>(n), static_cast<long long>(position_));
-  position_ = n;
-}
-
-float* KVCache::k(int64_t layer) {
-  const int64_t KD = config_.n_kv_heads * config_.resolved_head_dim();
-  return kv_.data() + (layer * 2) * capacity_ * KD;
-}
-
-float* KVCache::v(int64_t layer) {
-  const int64_t KD = config_.n_kv_heads * config_.resolved_head_dim();
-  return kv_.data() + (layer * 2 + 1) * capacity_ * KD;
-}
-
 namespace {
-bool same_freqs(const kernels::RopeFreqs& a, const kernels::RopeFreqs& b) {
-  return a.theta == b.theta && a.attention_factor == b.attention_factor &&
-         a.xpos_zeta == b.xpos_zeta && a.xpos_scale_base == b.xpos_scale_base;
+
+using kernels::StorageType;
+
+struct Dims {
+  int64_t C, D, H, Hkv, F, QD, KD, QKV, V;
+  explicit Dims(const ModelConfig& c)
+      : C(c.dim),
+        D(c.resolved_head_dim()),
+        H(c.n_heads),
+        Hkv(c.n_kv_heads),
+        F(c.ffn_dim),
+        QD(H * D),
+        KD(Hkv * D),
+        QKV(QD + 2 * KD),
+        V(c.vocab_size) {}
+};
+
+// One sequence's part of a round: rows [row0, row0 + m) of the workspace buffers, written
+// at cache rows [pos, pos + m).
+struct RoundSeq {
+  SequenceStep* step;
+  const kernels::RopeFreqs* freqs;
+  int64_t row0, m, pos, done;  // done: tokens of the step already processed before this round
+};
+
+void check_steps(const InferenceWeights& w, std::span<SequenceStep> steps) {
+  const ModelConfig& cfg = w.config;
+  std::set<const KVCache*> seen;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const SequenceStep& s = steps[i];
+    LONGCTX_CHECK(s.cache != nullptr && !s.tokens.empty(),
+                  "forward: step %zu needs a cache and at least one token", i);
+    const ModelConfig& cc = s.cache->config();
+    LONGCTX_CHECK(s.cache->capacity() > 0 && cc.n_layers == cfg.n_layers &&
+                      cc.n_kv_heads == cfg.n_kv_heads &&
+                      cc.resolved_head_dim() == cfg.resolved_head_dim(),
+                  "forward: the KV cache of step %zu was made for a different model", i);
+    LONGCTX_CHECK(seen.insert(s.cache).second, "forward: steps %zu and an earlier one share a KV cache", i);
+    const int64_t n = static_cast<int64_t>(s.tokens.size());
+    LONGCTX_CHECK(s.cache->position() + n <= s.cache->capacity(),
+                  "forward: %lld tokens at position %lld exceed the KV cache capacity %lld",
+                  static_cast<long long>(n), static_cast<long long>(s.cache->position()),
+                  static_cast<long long>(s.cache->capacity()));
+    for (int64_t t = 0; t < n; ++t)
+      LONGCTX_CHECK(s.tokens[t] >= 0 && s.tokens[t] < cfg.vocab_size,
+                    "forward: token %d at index %lld outside [0, %lld)", s.tokens[t],
+                    static_cast<long long>(t), static_cast<long long>(cfg.vocab_size));
+  }
 }
+
+const kernels::RopeCache& table_for(InferenceWorkspace& ws, const RoundSeq& s, const Dims& d) {
+  const bool xpos = !s.freqs->xpos_zeta.empty();
+  // xPos scales are centred on the table, so keys and queries of a cache must always use a
+  // table spanning exactly its capacity.
+  return ws.rope_table(*s.freqs, static_cast<int>(d.D), xpos ? s.step->cache->capacity() : s.pos + s.m, xpos);
+}
+
+// Splits qkv rows, applies RoPE, stores the new keys/values of layer l in each cache.
+void store_new_rows(InferenceWorkspace& ws, std::vector<RoundSeq>& round, int64_t l, const Dims& d,
+                    int64_t R) {
+  for (int64_t r = 0; r < R; ++r) {
+    const float* src = ws.qkv + r * d.QKV;
+    std::memcpy(ws.q + r * d.QD, src, static_cast<size_t>(d.QD) * sizeof(float));
+    std::memcpy(ws.k_new + r * d.KD, src + d.QD, static_cast<size_t>(d.KD) * sizeof(float));
+    std::memcpy(ws.v_new + r * d.KD, src + d.QD + d.KD, static_cast<size_t>(d.KD) * sizeof(float));
+  }
+  for (RoundSeq& s : round) {
+    const kernels::RopeCache& table = table_for(ws, s, d);
+    float* q = ws.q + s.row0 * d.QD;
+    float* k = ws.k_new + s.row0 * d.KD;
+    kernels::rope_forward(q, q, table, nullptr, s.pos, 1, s.m, static_cast<int>(d.H), kernels::RopeRole::kQuery);
+    kernels::rope_forward(k, k, table, nullptr, s.pos, 1, s.m, static_cast<int>(d.Hkv), kernels::RopeRole::kKey);
+    KVCache& c = *s.step->cache;
+    kernels::quantize_rows(c.k_rows(l) + static_cast<size_t>(s.pos) * c.k_row_bytes(), c.types().k, k, s.m, d.KD);
+    kernels::quantize_rows(c.v_rows(l) + static_cast<size_t>(s.pos) * c.v_row_bytes(), c.types().v,
+                           ws.v_new + s.row0 * d.KD, s.m, d.KD);
+  }
+}
+
+// att (R, QD) for every sequence of the round against its cache rows [0, pos + m).
+void attend(InferenceWorkspace& ws, std::vector<RoundSeq>& round, int64_t l, const Dims& d) {
+  std::vector<kernels::DecodeAttentionTask> tasks;
+  for (RoundSeq& s : round) {
+    KVCache& c = *s.step->cache;
+    const int64_t T_kv = s.pos + s.m;
+    float* out = ws.att + s.row0 * d.QD;
+    const float* q = ws.q + s.row0 * d.QD;
+    if (s.m <= kDecodeAttentionRows) {
+      kernels::DecodeAttentionTask t;
+      t.out = out;
+      t.q = q;
+      t.k = {c.types().k, c.k_rows(l), c.k_row_bytes()};
+      t.v = {c.types().v, c.v_rows(l), c.v_row_bytes()};
+      t.T_q = s.m;
+      t.T_kv = T_kv;
+      tasks.push_back(t);
+      continue;
+    }
+    kernels::AttentionShape shape;
+    shape.B = 1;
+    shape.T_q = s.m;
+    shape.T_kv = T_kv;
+    shape.n_heads = static_cast<int>(d.H);
+    shape.n_kv_heads = static_cast<int>(d.Hkv);
+    shape.head_dim = static_cast<int>(d.D);
+    const float* k;
+    const float* v;
+    if (c.types().k == StorageType::kF32 && c.types().v == StorageType::kF32) {
+      k = reinterpret_cast<const float*>(c.k_rows(l));
+      v = reinterpret_cast<const float*>(c.v_rows(l));
+    } else {
+      // Prefill over a quantised cache: its rows converted once per chunk and layer (O(T)
+      // against the chunk's O(m T) attention work).
+      float *ks, *vs;
+      ws.staging(T_kv, &ks, &vs);
+      kernels::dequantize_rows(ks, c.types().k, c.k_rows(l), c.k_row_bytes(), T_kv, d.KD);
+      kernels::dequantize_rows(vs, c.types().v, c.v_rows(l), c.v_row_bytes(), T_kv, d.KD);
+      k = ks;
+      v = vs;
+    }
+    kernels::attention_forward(out, nullptr, q, k, v, shape);
+  }
+  if (!tasks.empty()) {
+    kernels::DecodeAttentionShape shape{static_cast<int>(d.H), static_cast<int>(d.Hkv), static_cast<int>(d.D), 0.0f};
+    kernels::attention_decode(tasks.data(), static_cast<int64_t>(tasks.size()), shape);
+  }
+}
+
+void run_round(const InferenceWeights& w, std::vector<RoundSeq>& round, InferenceWorkspace& ws) {
+  const ModelConfig& cfg = w.config;
+  const Dims d(cfg);
+  int64_t R = 0;
+  for (const RoundSeq& s : round) R = std::max(R, s.row0 + s.m);
+  for (const RoundSeq& s : round)
+    for (int64_t t = 0; t < s.m; ++t)
+      kernels::typed_row(ws.x + (s.row0 + t) * d.C, w.embedding, s.step->tokens[s.done + t]);
+  for (int64_t l = 0; l < cfg.n_layers; ++l) {
+    const InferenceLayer& L = w.layers[l];
+    kernels::rmsnorm_forward(ws.xn, ws.rstd, ws.x, L.attn_norm, R, d.C, cfg.norm_eps);
+    linear_forward(ws.qkv, d.QKV, ws.xn, R, L.wqkv);
+    store_new_rows(ws, round, l, d, R);
+    attend(ws, round, l, d);
+    linear_forward(ws.x, d.C, ws.att, R, L.wo, /*accumulate=*/true);
+    kernels::rmsnorm_forward(ws.xn, ws.rstd, ws.x, L.ffn_norm, R, d.C, cfg.norm_eps);
+    linear_forward(ws.gu, 2 * d.F, ws.xn, R, L.w_gate_up);
+    kernels::swiglu_forward(ws.h, ws.gu, R, d.F);
+    linear_forward(ws.x, d.C, ws.h, R, L.w_down, /*accumulate=*/true);
+  }
+  for (RoundSeq& s : round) {
+    s.step->cache->advance(s.m);
+    SequenceStep& st = *s.step;
+    if (st.logits == nullptr) continue;
+    const bool last_round = s.done + s.m == static_cast<int64_t>(st.tokens.size());
+    int64_t first = s.row0, rows = s.m;
+    float* out = st.logits + s.done * d.V;
+    if (!st.all_logits) {
+      if (!last_round) continue;
+      first = s.row0 + s.m - 1;
+      rows = 1;
+      out = st.logits;
+    }
+    kernels::rmsnorm_forward(ws.xn + first * d.C, ws.rstd, ws.x + first * d.C, w.final_norm, rows,
+                             d.C, cfg.norm_eps);
+    kernels::typed_matmul(out, d.V, ws.xn + first * d.C, rows, w.lm_head);
+  }
+}
+
 }  // namespace
 
-const kernels::RopeCache& KVCache::rope_for(const rope::RopeSpec& spec, int64_t needed) {
-  const int D = static_cast<int>(config_.resolved_head_dim());
-  kernels::RopeFreqs freqs = rope::rope_frequencies(spec, D, needed);
-  const bool xpos = !freqs.xpos_zeta.empty();
-  const bool changed = !rope_valid_ || !same_freqs(freqs, rope_freqs_);
-  if (changed || rope_.n_positions < needed) {
-    // Grow geometrically so decoding does not rebuild the table every token.
-    int64_t n = xpos ? capacity_ : std::max(needed, changed ? needed : 2 * rope_.n_positions);
-    n = std::min(n, capacity_);
-    rope_valid_ = false;
-    rope_ = kernels::rope_cache_build(freqs, D, n);
-    rope_freqs_ = std::move(freqs);
-    rope_valid_ = true;
+void forward_batch(const InferenceWeights& w, std::span<SequenceStep> steps, InferenceWorkspace& ws) {
+  check_steps(w, steps);
+  LONGCTX_CHECK(ws.max_rows() > 0, "forward: the workspace is not prepared");
+  // Frequencies per step (fixed for the whole step, see rope_policy.h); cached keys follow.
+  std::vector<kernels::RopeFreqs> freqs;
+  freqs.reserve(steps.size());
+  for (SequenceStep& s : steps) {
+    const int64_t end = s.cache->position() + static_cast<int64_t>(s.tokens.size());
+    freqs.push_back(rope_freqs_for_length(w.config, s.rope_length > 0 ? s.rope_length : end));
+    rerotate_keys(*s.cache, freqs.back());
   }
-  return rope_;
+  std::vector<int64_t> done(steps.size(), 0);
+  std::vector<RoundSeq> round;
+  for (;;) {
+    round.clear();
+    int64_t rows = 0;
+    for (size_t i = 0; i < steps.size() && rows < ws.max_rows(); ++i) {
+      const int64_t left = static_cast<int64_t>(steps[i].tokens.size()) - done[i];
+      if (left == 0) continue;
+      const int64_t m = std::min(left, ws.max_rows() - rows);
+      round.push_back(RoundSeq{&steps[i], &freqs[i], rows, m, steps[i].cache->position(), done[i]});
+      rows += m;
+      done[i] += m;
+    }
+    if (round.empty()) break;
+    run_round(w, round, ws);
+  }
 }
 
-void KVCache::ensure_scratch(int64_t n) {
-  if (n <= scratch_tokens_) return;
-  const int64_t C = config_.dim, D = config_.resolved_head_dim(), QD = config_.n_heads * D,
-                KD = config_.n_kv_heads * D, F = config_.ffn_dim;
-  const int64_t per_token = 3 * C + 2 + C + 2 * QD + 2 * F + F + (QD + 2 * KD) + C + 1 + C;
-  scratch_.assign(static_cast<size_t>(n * per_token), 0.0f);
-  float* p = scratch_.data();
-  auto take = [&](int64_t count) {
-    float* r = p;
-    p += count;
-    return r;
-  };
-  acts_ = LayerActivations{};
-  acts_.rstd1 = take(n);
-  acts_.xn1 = take(n * C);
-  acts_.q = take(n * QD);
-  acts_.att = take(n * QD);
-  acts_.x_mid = take(n * C);
-  acts_.rstd2 = take(n);
-  acts_.xn2 = take(n * C);
-  acts_.gu = take(n * 2 * F);
-  acts_.h = take(n * F);
-  x0_ = take(n * C);
-  x1_ = take(n * C);
-  qkv_ = take(n * (QD + 2 * KD));
-  xf_ = take(C);
-  rstd_ = take(1);
-  scratch_tokens_ = n;
+void forward_tokens(const InferenceWeights& w, KVCache& cache, InferenceWorkspace& ws,
+                    const int32_t* tokens, int64_t n, float* logits) {
+  LONGCTX_CHECK(n > 0 && tokens != nullptr, "forward_tokens: need at least one token, got %lld",
+                static_cast<long long>(n));
+  SequenceStep step;
+  step.cache = &cache;
+  step.tokens = std::span<const int32_t>(tokens, static_cast<size_t>(n));
+  step.logits = logits;
+  forward_batch(w, std::span<SequenceStep>(&step, 1), ws);
 }
 
 void forward_tokens(const LlamaModel& model, KVCache& cache, const int32_t* tokens, int64_t n,
                     float* logits) {
-  const ModelConfig& cfg = model.config;
-  const int64_t C = cfg.dim, V = cfg.vocab_size;
-  LONGCTX_CHECK(n > 0 && tokens != nullptr, "forward_tokens: need at least one token, got %lld",
-                static_cast<long long>(n));
-  LONGCTX_CHECK(cache.capacity_ > 0 && cache.config_.n_layers == cfg.n_layers &&
-                    cache.config_.n_kv_heads == cfg.n_kv_heads &&
-                    cache.config_.resolved_head_dim() == cfg.resolved_head_dim() &&
-                    cache.config_.dim == cfg.dim && cache.config_.ffn_dim == cfg.ffn_dim &&
-                    cache.config_.n_heads == cfg.n_heads,
-                "forward_tokens: KV cache was made for a different model config");
-  LONGCTX_CHECK(cache.position_ + n <= cache.capacity_,
-                "forward_tokens: %lld tokens at position %lld exceed the KV cache capacity %lld",
-                static_cast<long long>(n), static_cast<long long>(cache.position_),
-                static_cast<long long>(cache.capacity_));
-  for (int64_t i = 0; i < n; ++i)
-    LONGCTX_CHECK(tokens[i] >= 0 && tokens[i] < V, "forward_tokens: token %d at index %lld outside [0, %lld)",
-                  tokens[i], static_cast<long long>(i), static_cast<long long>(V));
-
-  cache.ensure_scratch(std::min(n, kPrefillChunk));
-  float* x = nullptr;
-  for (int64_t start = 0; start < n; start += kPrefillChunk) {
-    const int64_t m = std::min(kPrefillChunk, n - start);
-    const int64_t pos = cache.position_;
-    LayerStepArgs args;
-    args.B = 1;
-    args.T = m;
-    args.pos_offset = pos;
-    args.kv_capacity = cache.capacity_;
-    args.rope = &cache.rope_for(cfg.rope, pos + m);
-    args.qkv = cache.qkv_;
-    float* bufs[2] = {cache.x0_, cache.x1_};
-    kernels::embedding_forward(bufs[0], tokens + start, model.params.embedding(), m, C, V);
-    for (int64_t l = 0; l < cfg.n_layers; ++l) {
-      args.k_cache = cache.k(l);
-      args.v_cache = cache.v(l);
-      layer_forward(cfg, model.params.layer(l), cache.acts_, bufs[l % 2], bufs[(l + 1) % 2], args);
-    }
-    x = bufs[cfg.n_layers % 2] + (m - 1) * C;  // last token's residual stream
-    cache.position_ += m;
-  }
-  if (logits != nullptr) {
-    kernels::rmsnorm_forward(cache.xf_, cache.rstd_, x, model.params.final_norm(), 1, C, cfg.norm_eps);
-    kernels::lm_head_logits(logits, cache.xf_, model.params.lm_head(), 1, C, V);
-  }
+  InferenceWorkspace ws(model.config, std::min(std::max<int64_t>(n, 1), kPrefillChunk));
+  forward_tokens(InferenceWeights::view(model), cache, ws, tokens, n, logits);
 }
 
 }  // namespace longctx::model

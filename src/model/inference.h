@@ -1,63 +1,57 @@
-// KV-cache inference for batch 1: forward_tokens appends tokens at the cache's
-// current position (prefill many at once, decode one at a time) and returns the
-// logits of the last one. Weights are immutable; all state lives in the
-// caller-owned KVCache.
+// The inference forward pass: new tokens of one or many sequences appended to their KV
+// caches, logits out. Weights are immutable (InferenceWeights, possibly in place in a
+// mapped GGUF file); each sequence's state is its KVCache; the scratch is the caller's
+// InferenceWorkspace. So sessions live side by side, and a server batches them:
+//
+//   - every matrix product runs once over the rows of all sequences of a call (a decode
+//     step of N sequences is one (N, C) x (C, M) product per weight, not N matrix-vector
+//     products), attention runs per sequence against its own cache;
+//   - prompts go through in chunks of the workspace's max_rows (never token by token), with
+//     the linear-memory tiled attention (kernels/attention.h); steps of a few rows use the
+//     decode attention over typed caches (kernels/attention_decode.h).
+//
+// Position encodings: see model/rope_policy.h.
 #pragma once
 #include <cstdint>
-#include <vector>
+#include <span>
 
-#include "kernels/rope_apply.h"
+#include "model/inference_weights.h"
+#include "model/inference_workspace.h"
+#include "model/kv_cache.h"
 #include "model/llama.h"
 
 namespace longctx::model {
 
-class KVCache {
- public:
-  KVCache() = default;
-  // capacity: most tokens the cache can hold (<= anything; typically config.max_seq_len).
-  // Memory: n_layers * 2 * capacity * n_kv_heads * head_dim floats.
-  KVCache(const ModelConfig& config, int64_t capacity);
+constexpr int64_t kPrefillChunk = 512;       // default rows per forward round (workspace size)
+constexpr int64_t kDecodeAttentionRows = 4;  // steps of at most this many rows use attention_decode
 
-  int64_t position() const { return position_; }  // tokens already in the cache
-  int64_t capacity() const { return capacity_; }
-  void reset() { position_ = 0; }
-  // Keeps the first n tokens (n <= position()), e.g. to rewind after a rejected draft.
-  void truncate(int64_t n);
-
-  float* k(int64_t layer);  // (capacity, Hkv, D) post-RoPE keys
-  float* v(int64_t layer);  // (capacity, Hkv, D)
-
- private:
-  friend void forward_tokens(const LlamaModel&, KVCache&, const int32_t*, int64_t, float*);
-  const kernels::RopeCache& rope_for(const rope::RopeSpec& spec, int64_t needed);
-  void ensure_scratch(int64_t n);
-
-  ModelConfig config_{};
-  int64_t capacity_ = 0, position_ = 0;
-  std::vector<float> kv_;  // (n_layers, 2, capacity, Hkv, D)
-
-  // RoPE table: rebuilt when the frequencies change (dynamic kinds depend on the
-  // length) or more positions are needed. xPos tables always span the capacity,
-  // because q and k must be scaled about the same centre.
-  kernels::RopeCache rope_;
-  kernels::RopeFreqs rope_freqs_;
-  bool rope_valid_ = false;
-
-  // Per-chunk activations, sized for the largest chunk seen (no allocation in decode).
-  int64_t scratch_tokens_ = 0;
-  std::vector<float> scratch_;
-  LayerActivations acts_{};
-  float *x0_ = nullptr, *x1_ = nullptr, *qkv_ = nullptr, *xf_ = nullptr, *rstd_ = nullptr;
+struct SequenceStep {
+  KVCache* cache = nullptr;
+  std::span<const int32_t> tokens;  // appended at cache->position()
+  // (V) next-token logits after the last token, or (tokens.size(), V) after every token with
+  // all_logits; null = none (prefill only).
+  float* logits = nullptr;
+  bool all_logits = false;
+  // Sequence length the position encoding's frequencies are computed for (length-dependent
+  // kinds only, rope_policy.h). 0 = the cache's position after this step. A caller that feeds
+  // one prompt in several calls passes the prompt's end, so every part uses the same ones.
+  int64_t rope_length = 0;
 };
 
-// Appends tokens (n) at cache.position(): runs them through the model, writing
-// their keys/values into the cache, and advances the position by n.
-// logits (V) = the last token's next-token logits; may be null (prefill only).
-// Long inputs are processed in chunks of kPrefillChunk tokens (bounded scratch).
-// Throws Error when tokens are outside [0, V) or the cache would overflow.
+// Runs every step's tokens through the model into its cache (positions advance by the
+// tokens' count). Steps with more rows than the workspace holds are processed in rounds.
+// Throws Error, before anything changes, for ids outside the vocabulary, a cache made for
+// another model shape, a step that would overflow its cache, or two steps sharing a cache.
+void forward_batch(const InferenceWeights& weights, std::span<SequenceStep> steps,
+                   InferenceWorkspace& ws);
+
+// One sequence: appends tokens (n) and writes the last token's logits (V) when non-null.
+void forward_tokens(const InferenceWeights& weights, KVCache& cache, InferenceWorkspace& ws,
+                    const int32_t* tokens, int64_t n, float* logits);
+
+// Convenience for f32 models in memory (tests, tools): weights viewed in place and a
+// workspace made for the call (use the overload above in loops).
 void forward_tokens(const LlamaModel& model, KVCache& cache, const int32_t* tokens, int64_t n,
                     float* logits);
-
-constexpr int64_t kPrefillChunk = 512;
 
 }  // namespace longctx::model

@@ -18,29 +18,10 @@
 namespace longctx::model {
 namespace {
 
-// Logit agreement between two float paths that differ only in summation order
-// (different BLAS shapes, attention tiling): max abs difference <= 1e-4 * max |logit|.
-constexpr double kLogitTol = 1e-4;
-
-double logit_error(const float* a, const float* b, int64_t V) {
-  double scale = 0.0;
-  for (int64_t i = 0; i < V; ++i) scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
-  return testing::max_abs_diff(a, b, V) / std::max(scale, 1e-30);
-}
-
-std::vector<float> training_logits(const LlamaModel& model, const std::vector<int32_t>& tokens) {
-  const int64_t T = static_cast<int64_t>(tokens.size()), V = model.config.vocab_size;
-  std::vector<float> logits(static_cast<size_t>(T * V));
-  TrainWorkspace ws;
-  forward_logits(model, tokens.data(), 1, T, ws, logits.data());
-  return logits;
-}
-
-LlamaModel random_model(ModelConfig cfg, uint64_t seed) {
-  LlamaModel model(cfg);
-  test::randomize(model.params, seed);
-  return model;
-}
+using test::kLogitTol;
+using test::logit_error;
+using test::random_model;
+using test::training_logits;
 
 TEST(Inference, DecodeAndPrefillMatchTrainingForward) {
   const LlamaModel model = random_model(preset_config("test"), 21);

@@ -1,5 +1,6 @@
 // Shared helpers for the model tests (header only; not part of the library).
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -43,6 +44,31 @@ inline std::vector<int32_t> shifted_targets(const std::vector<int32_t>& tokens, 
       if (ignore_every == 0 || (b * T + i) % ignore_every != ignore_every - 1)
         t[static_cast<size_t>(b * T + i)] = tokens[static_cast<size_t>(b * T + i + 1)];
   return t;
+}
+
+// Logit agreement between two float paths that differ only in summation order
+// (different BLAS shapes, attention tiling): max abs difference <= 1e-4 * max |logit|.
+constexpr double kLogitTol = 1e-4;
+
+inline double logit_error(const float* a, const float* b, int64_t V) {
+  double scale = 0.0;
+  for (int64_t i = 0; i < V; ++i) scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+  return testing::max_abs_diff(a, b, V) / std::max(scale, 1e-30);
+}
+
+// The training forward's logits (T, V) for one sequence (frequencies of length T).
+inline std::vector<float> training_logits(const LlamaModel& model, const std::vector<int32_t>& tokens) {
+  const int64_t T = static_cast<int64_t>(tokens.size()), V = model.config.vocab_size;
+  std::vector<float> logits(static_cast<size_t>(T * V));
+  TrainWorkspace ws;
+  forward_logits(model, tokens.data(), 1, T, ws, logits.data());
+  return logits;
+}
+
+inline LlamaModel random_model(ModelConfig cfg, uint64_t seed) {
+  LlamaModel model(cfg);
+  randomize(model.params, seed);
+  return model;
 }
 
 }  // namespace longctx::model::test

@@ -1,27 +1,11 @@
 #include "model/workspace.h"
 
 #include "core/error.h"
+#include "model/carver.h"
 
 namespace longctx::model {
 
 namespace {
-constexpr size_t kFloatAlign = 16;  // 64 bytes: every block starts on a cache line
-
-// Two passes over the same carving code: the first counts, the second assigns.
-class Carver {
- public:
-  explicit Carver(float* base) : base_(base) {}
-  float* take(int64_t n) {
-    float* p = base_ ? base_ + used_ : nullptr;
-    used_ += (static_cast<size_t>(n) + kFloatAlign - 1) / kFloatAlign * kFloatAlign;
-    return p;
-  }
-  size_t used() const { return used_; }
-
- private:
-  float* base_;
-  size_t used_ = 0;
-};
 
 void carve(Carver& c, const ModelConfig& cfg, int64_t B, int64_t T, WorkspaceLayout layout,
            TrainWorkspace& ws) {

@@ -1,0 +1,44 @@
+// Attention of a few new query rows per sequence against a KV cache stored as f32, bf16
+// or Q8_0 rows: the decode step of inference (one row per sequence), for many sequences
+// at once. Keys and values are converted tile by tile (32 rows of one kv head) into f32
+// in L1, so the cache is read exactly once per step whatever its type; the query heads
+// of a group (grouped-query attention) share every converted tile. Online softmax (no
+// T_kv-sized score buffer); long caches are split over threads and the partial results
+// merged (flash-decoding), so one sequence uses every core.
+//
+// Prefill chunks (many query rows) go through kernels/attention.h instead.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/storage_type.h"
+
+namespace longctx::kernels {
+
+// Rows of one sequence's keys (or values): row t (n_kv_heads * head_dim elements) at
+// data + t * row_bytes, stored as `type`.
+struct KvRowsView {
+  StorageType type = StorageType::kF32;
+  const void* data = nullptr;
+  size_t row_bytes = 0;
+};
+
+struct DecodeAttentionTask {
+  float* out = nullptr;      // (T_q, H, D)
+  const float* q = nullptr;  // (T_q, H, D), RoPE applied
+  KvRowsView k, v;           // rows [0, T_kv), RoPE applied to k
+  int64_t T_q = 1;           // query rows; row i sits at position T_kv - T_q + i
+  int64_t T_kv = 0;          // >= T_q; query row i sees keys 0..its position
+};
+
+struct DecodeAttentionShape {
+  int n_heads = 0;     // H; query head h reads kv head h / (H / Hkv)
+  int n_kv_heads = 0;  // Hkv
+  int head_dim = 0;    // D
+  float scale = 0.0f;  // 0 = 1/sqrt(D)
+};
+
+void attention_decode(const DecodeAttentionTask* tasks, int64_t n_tasks,
+                      const DecodeAttentionShape& shape);
+
+}  // namespace longctx::kernels

@@ -1,0 +1,199 @@
+// Typed-weight matrix products: SIMD matrix-vector tiles per Highway target (dispatched
+// at run time) for few rows of x, BLAS (after panel conversion) for many.
+#include "kernels/typed_matmul.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/typed_matmul.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include "kernels/storage_type-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace longctx::kernels::HWY_NAMESPACE {
+namespace {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+HWY_INLINE void write_out(float* o, float v, bool accumulate) {
+  if (accumulate)
+    *o += v;
+  else
+    *o = v;
+}
+
+// f32 / bf16 rows: element k of row r.
+HWY_INLINE float scalar_at(StorageType t, const uint8_t* row, int64_t k) {
+  if (t == StorageType::kF32) return reinterpret_cast<const float*>(row)[k];
+  const uint32_t bits = static_cast<uint32_t>(row[2 * k] | (row[2 * k + 1] << 8)) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// RW weight rows x NX rows of x for f32/bf16 storage: out[j*ldo + r] = dot(w_r, x_j).
+template <int RW, int NX, StorageType kType>
+HWY_INLINE void tile_dense(float* out, int64_t ldo, const float* x, int64_t K,
+                           const uint8_t* const* rows, bool accumulate) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  VF acc[RW][NX];
+  for (int r = 0; r < RW; ++r)
+    for (int j = 0; j < NX; ++j) acc[r][j] = hn::Zero(df);
+  int64_t k = 0;
+  for (; k + L <= K; k += L) {
+    VF xv[NX];
+    for (int j = 0; j < NX; ++j) xv[j] = hn::LoadU(df, x + j * K + k);
+    for (int r = 0; r < RW; ++r) {
+      const VF wv = kType == StorageType::kF32
+                        ? hn::LoadU(df, reinterpret_cast<const float*>(rows[r]) + k)
+                        : store::load_bf16(df, rows[r] + 2 * k);
+      for (int j = 0; j < NX; ++j) acc[r][j] = hn::MulAdd(wv, xv[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < RW; ++r)
+    for (int j = 0; j < NX; ++j) {
+      float s = hn::GetLane(hn::SumOfLanes(df, acc[r][j]));
+      for (int64_t t = k; t < K; ++t) s += scalar_at(kType, rows[r], t) * x[j * K + t];
+      write_out(out + j * ldo + r, s, accumulate);
+    }
+}
+
+// The same for Q8_0 rows (K a multiple of 32): each block's int8 values are widened,
+// scaled once, then multiplied with all NX rows of x.
+template <int RW, int NX>
+HWY_INLINE void tile_q8_0(float* out, int64_t ldo, const float* x, int64_t K,
+                          const uint8_t* const* rows, bool accumulate) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  VF acc[RW][NX];
+  for (int r = 0; r < RW; ++r)
+    for (int j = 0; j < NX; ++j) acc[r][j] = hn::Zero(df);
+  const int64_t n_blocks = K / kQ8_0Block;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    VF d[RW];
+    for (int r = 0; r < RW; ++r)
+      d[r] = hn::Set(df, store::half_to_float(rows[r] + b * kQ8_0BlockBytes));
+    for (int64_t i = 0; i < kQ8_0Block; i += L) {
+      const int64_t k = b * kQ8_0Block + i;
+      VF xv[NX];
+      for (int j = 0; j < NX; ++j) xv[j] = hn::LoadU(df, x + j * K + k);
+      for (int r = 0; r < RW; ++r) {
+        const auto* q = reinterpret_cast<const int8_t*>(rows[r] + b * kQ8_0BlockBytes + 2) + i;
+        const VF wv = hn::Mul(store::load_i8(df, q), d[r]);
+        for (int j = 0; j < NX; ++j) acc[r][j] = hn::MulAdd(wv, xv[j], acc[r][j]);
+      }
+    }
+  }
+  for (int r = 0; r < RW; ++r)
+    for (int j = 0; j < NX; ++j) write_out(out + j * ldo + r, hn::GetLane(hn::SumOfLanes(df, acc[r][j])), accumulate);
+}
+
+template <int RW, int NX>
+HWY_INLINE void tile(float* out, int64_t ldo, const float* x, int64_t K, StorageType t,
+                     const uint8_t* const* rows, bool accumulate) {
+  switch (t) {
+    case StorageType::kF32: return tile_dense<RW, NX, StorageType::kF32>(out, ldo, x, K, rows, accumulate);
+    case StorageType::kBF16: return tile_dense<RW, NX, StorageType::kBF16>(out, ldo, x, K, rows, accumulate);
+    case StorageType::kQ8_0: return tile_q8_0<RW, NX>(out, ldo, x, K, rows, accumulate);
+  }
+}
+
+// Weight rows [r0, r0 + RW) against every row of x, NX rows of x at a time.
+template <int RW>
+HWY_INLINE void row_block(float* out, int64_t ldo, const float* x, int64_t N, const TypedMatrix& w,
+                          int64_t r0, bool accumulate) {
+  const uint8_t* rows[RW];
+  for (int r = 0; r < RW; ++r) rows[r] = w.row(r0 + r);
+  const int64_t K = w.cols;
+  int64_t j = 0;
+  for (; j + 4 <= N; j += 4) tile<RW, 4>(out + j * ldo + r0, ldo, x + j * K, K, w.type, rows, accumulate);
+  switch (N - j) {
+    case 3: tile<RW, 3>(out + j * ldo + r0, ldo, x + j * K, K, w.type, rows, accumulate); break;
+    case 2: tile<RW, 2>(out + j * ldo + r0, ldo, x + j * K, K, w.type, rows, accumulate); break;
+    case 1: tile<RW, 1>(out + j * ldo + r0, ldo, x + j * K, K, w.type, rows, accumulate); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+// Rows of w in blocks of 4 (one accumulator per weight row and x row: at most 16 vectors),
+// blocks spread over the threads.
+void typed_matvec_target(float* out, int64_t ldo, const float* x, int64_t N, const TypedMatrix& w,
+                         bool accumulate) {
+  constexpr int64_t kRW = 4;
+  const int64_t M = w.rows, blocks = M / kRW;
+  // Below ~256k weights a thread team costs more than it saves (and far more when other
+  // processes occupy the cores: a descheduled worker stalls the whole region).
+  const bool par = M * w.cols >= (1 << 18);
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t b = 0; b < blocks; ++b) row_block<kRW>(out, ldo, x, N, w, b * kRW, accumulate);
+  for (int64_t r = blocks * kRW; r < M; ++r) row_block<1>(out, ldo, x, N, w, r, accumulate);
+}
+
+}  // namespace longctx::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace longctx::kernels {
+
+HWY_EXPORT(typed_matvec_target);
+
+TypedMatrix typed_matrix(StorageType type, const void* data, int64_t rows, int64_t cols) {
+  TypedMatrix m;
+  m.type = type;
+  m.data = data;
+  m.rows = rows;
+  m.cols = cols;
+  m.row_bytes = storage_row_bytes(type, cols);
+  return m;
+}
+
+void typed_matmul(float* out, int64_t ldo, const float* x, int64_t N, const TypedMatrix& w,
+                  bool accumulate) {
+  if (N == 0 || w.rows == 0) return;
+  LONGCTX_CHECK(ldo >= w.rows && w.data != nullptr && w.row_bytes >= storage_row_bytes(w.type, w.cols),
+                "typed_matmul: bad matrix (rows %lld, cols %lld, row_bytes %zu, ldo %lld)",
+                static_cast<long long>(w.rows), static_cast<long long>(w.cols), w.row_bytes,
+                static_cast<long long>(ldo));
+  if (N <= kMatvecMaxRows) {
+    HWY_DYNAMIC_DISPATCH(typed_matvec_target)(out, ldo, x, N, w, accumulate);
+    return;
+  }
+  const int n = static_cast<int>(N), k = static_cast<int>(w.cols), ld = static_cast<int>(ldo);
+  const float beta = accumulate ? 1.0f : 0.0f;
+  if (w.type == StorageType::kF32 && w.row_bytes % 4 == 0) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, static_cast<int>(w.rows), k, 1.0f, x, k,
+                static_cast<const float*>(w.data), static_cast<int>(w.row_bytes / 4), beta, out, ld);
+    return;
+  }
+  // Conversion buffer of the calling thread, kept between calls (no allocation per step).
+  thread_local std::vector<float> panel;
+  const int64_t rows = std::min(kPanelRows, w.rows);
+  if (panel.size() < static_cast<size_t>(rows * w.cols)) panel.resize(static_cast<size_t>(rows * w.cols));
+  for (int64_t r0 = 0; r0 < w.rows; r0 += kPanelRows) {
+    const int64_t m = std::min(kPanelRows, w.rows - r0);
+    dequantize_rows(panel.data(), w.type, w.row(r0), w.row_bytes, m, w.cols);  // (m, K)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, static_cast<int>(m), k, 1.0f, x, k,
+                panel.data(), k, beta, out + r0, ld);
+  }
+}
+
+void typed_row(float* out, const TypedMatrix& w, int64_t r) {
+  LONGCTX_CHECK(r >= 0 && r < w.rows, "typed_row: row %lld outside [0, %lld)",
+                static_cast<long long>(r), static_cast<long long>(w.rows));
+  dequantize_rows(out, w.type, w.row(r), w.row_bytes, 1, w.cols);
+}
+
+}  // namespace longctx::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,47 @@
+// Matrix products against inference weights stored as f32, bf16 or Q8_0 rows (for
+// instance in place inside a memory-mapped GGUF file).
+//
+// Two regimes, one entry point:
+// - few rows of x (decode: one row per active sequence, N <= kMatvecMaxRows): SIMD
+//   matrix-vector kernels that read every weight row once and convert it on the fly,
+//   multiplying it with all N rows of x while it is in registers/L1. Decode is bound by
+//   the memory traffic of the weights, so N sequences cost about as much as one.
+// - many rows (prefill chunks): f32 weights go straight to BLAS; bf16/Q8_0 weights are
+//   converted panel by panel (kPanelRows rows) into f32 and multiplied by BLAS, so the
+//   conversion is amortised over the N rows.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/storage_type.h"
+
+namespace longctx::kernels {
+
+// (rows, cols) matrix stored row by row, rows row_bytes apart (storage_row_bytes(type, cols)
+// when dense). Like a PyTorch Linear weight: out = x @ W^T.
+struct TypedMatrix {
+  StorageType type = StorageType::kF32;
+  const void* data = nullptr;
+  int64_t rows = 0;  // M, output features
+  int64_t cols = 0;  // K, input features
+  size_t row_bytes = 0;
+  const uint8_t* row(int64_t r) const {
+    return static_cast<const uint8_t*>(data) + static_cast<size_t>(r) * row_bytes;
+  }
+};
+
+// A dense TypedMatrix over data; checks cols against the type's block size.
+TypedMatrix typed_matrix(StorageType type, const void* data, int64_t rows, int64_t cols);
+
+constexpr int64_t kMatvecMaxRows = 16;  // N above this takes the panel + BLAS path
+constexpr int64_t kPanelRows = 256;     // weight rows converted per BLAS call
+
+// out (N, ldo): columns [0, w.rows) of each row = x (N, w.cols) @ w^T, or += when
+// accumulate; other columns untouched (ldo >= w.rows lets fused outputs share a buffer).
+void typed_matmul(float* out, int64_t ldo, const float* x, int64_t N, const TypedMatrix& w,
+                  bool accumulate = false);
+
+// Row r of w -> out (w.cols) in f32 (embedding lookups in a typed table).
+void typed_row(float* out, const TypedMatrix& w, int64_t r);
+
+}  // namespace longctx::kernels

@@ -1,0 +1,82 @@
+#include "kernels/typed_matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/simd_testing.h"
+#include "kernels/storage_test_util.h"
+#include "kernels/testing.h"
+
+namespace longctx::kernels {
+namespace {
+
+class TypedMatmulSimd : public PerSimdTarget {};
+LONGCTX_INSTANTIATE_PER_SIMD_TARGET(TypedMatmulSimd);
+
+// Double reference: the stored weights decoded exactly, products and sums in double.
+// Error measure per output: |out - ref| / sum_k |w_k x_k| (float accumulation of K terms
+// stays well below 1e-5 of that for K <= 1024).
+void check_against_reference(StorageType t, int64_t N, int64_t K, int64_t M, bool accumulate) {
+  SCOPED_TRACE(::testing::Message() << storage_type_name(t) << " N=" << N << " K=" << K << " M=" << M
+                                    << " accumulate=" << accumulate);
+  const auto wf = testing::random_normal<float>(M * K, 100 + M + K, 0.05);
+  const auto x = testing::random_normal<float>(N * K, 200 + N);
+  const size_t rb = storage_row_bytes(t, K);
+  std::vector<uint8_t> w(rb * M);
+  quantize_rows(w.data(), t, wf.data(), M, K);
+  const TypedMatrix tm = typed_matrix(t, w.data(), M, K);
+  const int64_t ldo = M + 3;  // wider output rows: the extra columns must stay untouched
+  auto out = testing::random_normal<float>(N * ldo, 300);
+  const auto before = out;
+  typed_matmul(out.data(), ldo, x.data(), N, tm, accumulate);
+  double worst = 0;
+  for (int64_t r = 0; r < M; ++r) {
+    const auto wr = testing::decode_row_double(t, w.data() + r * rb, K);
+    for (int64_t n = 0; n < N; ++n) {
+      double ref = accumulate ? before[n * ldo + r] : 0.0, mag = accumulate ? std::fabs(ref) : 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        ref += wr[k] * x[n * K + k];
+        mag += std::fabs(wr[k] * x[n * K + k]);
+      }
+      worst = std::max(worst, std::fabs(out[n * ldo + r] - ref) / (mag + 1e-30));
+    }
+  }
+  EXPECT_LT(worst, 1e-5);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = M; c < ldo; ++c) ASSERT_EQ(out[n * ldo + c], before[n * ldo + c]);
+}
+
+// Both regimes (matrix-vector tiles for N <= kMatvecMaxRows, panels + BLAS above), every
+// tile remainder (N mod 4, M mod 4), K not a multiple of the vector width for f32/bf16.
+TEST_P(TypedMatmulSimd, MatchesDoubleReference) {
+  for (StorageType t : testing::kAllStorageTypes) {
+    const int64_t K = t == StorageType::kQ8_0 ? 96 : 77;
+    for (int64_t N : {int64_t(1), int64_t(2), int64_t(3), int64_t(5), kMatvecMaxRows, kMatvecMaxRows + 1, int64_t(40)})
+      for (int64_t M : {int64_t(1), int64_t(7), int64_t(33)}) check_against_reference(t, N, K, M, false);
+    check_against_reference(t, 4, K, 9, true);
+    check_against_reference(t, 37, K, 9, true);
+  }
+  // More rows than one BLAS panel, and the model-sized reduction length.
+  check_against_reference(StorageType::kQ8_0, 20, 1024, kPanelRows + 5, false);
+  check_against_reference(StorageType::kBF16, 2, 1024, 64, false);
+}
+
+TEST_P(TypedMatmulSimd, RowLookupIsExact) {
+  const int64_t M = 6, K = 64;
+  const auto wf = testing::random_normal<float>(M * K, 5);
+  for (StorageType t : testing::kAllStorageTypes) {
+    std::vector<uint8_t> w(storage_row_bytes(t, K) * M);
+    quantize_rows(w.data(), t, wf.data(), M, K);
+    const TypedMatrix tm = typed_matrix(t, w.data(), M, K);
+    std::vector<float> row(K);
+    typed_row(row.data(), tm, 4);
+    const auto ref = testing::decode_row_double(t, tm.row(4), K);
+    for (int64_t k = 0; k < K; ++k) ASSERT_EQ(double(row[k]), ref[k]);
+    EXPECT_THROW(typed_row(row.data(), tm, M), Error);
+  }
+}
+
+}  // namespace
+}  // namespace longctx::kernels

@@ -1,0 +1,70 @@
+// InferenceWorkspace: the scratch of one inference forward call, owned by the caller and
+// reused across calls (nothing is allocated per decode step). Sessions that never run
+// at the same time may share one; a server thread batching many sequences uses one.
+//
+// Per forward call of R rows (new tokens summed over the batch), R <= max_rows:
+//   x (R, C), xn (R, C), rstd (R), qkv (R, H*D + 2*Hkv*D), q (R, H*D), k_new, v_new
+//   (R, Hkv*D), att (R, H*D), gu (R, 2F), h (R, F)
+// plus, on demand: f32 staging of a quantised cache's rows for chunked prefill attention,
+// and RoPE cos/sin tables (a few, keyed by their frequencies).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/buffer.h"
+#include "kernels/rope_apply.h"
+#include "model/config.h"
+
+namespace longctx::model {
+
+class InferenceWorkspace {
+ public:
+  InferenceWorkspace() = default;
+  InferenceWorkspace(const ModelConfig& config, int64_t max_rows) { prepare(config, max_rows); }
+  InferenceWorkspace(const InferenceWorkspace&) = delete;
+  InferenceWorkspace& operator=(const InferenceWorkspace&) = delete;
+
+  // Reallocates only when the model shape changes or max_rows grows.
+  void prepare(const ModelConfig& config, int64_t max_rows);
+  // Bytes prepare() allocates for these sizes (memory plans), staging and tables excluded.
+  static size_t bytes_for(const ModelConfig& config, int64_t max_rows);
+  // Bytes of the f32 staging a quantised cache of `rows` tokens needs in prefill.
+  static size_t staging_bytes_for(const ModelConfig& config, int64_t rows);
+
+  int64_t max_rows() const { return max_rows_; }
+  size_t bytes() const;  // everything held now
+
+  float* x = nullptr;
+  float* xn = nullptr;
+  float* rstd = nullptr;
+  float* qkv = nullptr;
+  float* q = nullptr;
+  float* k_new = nullptr;
+  float* v_new = nullptr;
+  float* att = nullptr;
+  float* gu = nullptr;
+  float* h = nullptr;
+
+  // k, v (rows, Hkv*D) f32 staging, grown on demand.
+  void staging(int64_t rows, float** k, float** v);
+  // cos/sin for positions [0, n) of freqs. With exact (xPos, whose scales are centred on
+  // the table) the table spans exactly n positions; otherwise at least n.
+  const kernels::RopeCache& rope_table(const kernels::RopeFreqs& freqs, int head_dim, int64_t n,
+                                       bool exact);
+
+ private:
+  ModelConfig config_{};
+  int64_t max_rows_ = 0;
+  Buffer<float> buffer_;
+  std::vector<float> staging_;
+  struct Table {
+    kernels::RopeFreqs freqs;
+    kernels::RopeCache cache;
+    uint64_t last_use = 0;
+  };
+  std::vector<Table> tables_;
+  uint64_t clock_ = 0;
+};
+
+}  // namespace longctx::model
