@@ -6,7 +6,11 @@
 # prints the medians and the dispatched/native ratios (bench/dispatch_summary.py).
 #
 #   bench/dispatch_vs_native.sh            ROUNDS (default 3), THREADS (2),
-#                                          RESULTS (bench/results/dispatch_vs_native.jsonl)
+#                                          RESULTS (bench/results/dispatch_vs_native.jsonl),
+#                                          DISPATCH_BUILD / NATIVE_BUILD: reuse existing build
+#                                          folders of those kinds (e.g. build/release for the
+#                                          dispatched one) instead of configuring new ones;
+#                                          SKIP_BUILD=1 runs them as they are
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 ROUNDS="${ROUNDS:-3}"
@@ -15,12 +19,19 @@ RESULTS="${RESULTS:-$root/bench/results/dispatch_vs_native.jsonl}"
 mkdir -p "$(dirname "$RESULTS")"
 : > "$RESULTS"
 
-declare -A dir=([dispatch]="$root/build/bench-dispatch" [native]="$root/build/bench-native")
+declare -A dir=([dispatch]="${DISPATCH_BUILD:-$root/build/bench-dispatch}"
+               [native]="${NATIVE_BUILD:-$root/build/bench-native}")
 declare -A arch=([dispatch]="x86-64-v3" [native]="native")
 for b in dispatch native; do
-  cmake -S "$root" -B "${dir[$b]}" -DCMAKE_BUILD_TYPE=Release -DLONGCTX_BUILD_TESTS=OFF \
-    -DLONGCTX_ARCH="${arch[$b]}" >/dev/null
-  cmake --build "${dir[$b]}" --target train_step attention_bench longctx -j"$THREADS" >/dev/null
+  if [ ! -f "${dir[$b]}/CMakeCache.txt" ]; then
+    cmake -S "$root" -B "${dir[$b]}" -DCMAKE_BUILD_TYPE=Release -DLONGCTX_BUILD_TESTS=OFF \
+      -DLONGCTX_ARCH="${arch[$b]}" >/dev/null
+  fi
+  got="$(sed -n 's/^LONGCTX_ARCH:[A-Z]*=//p' "${dir[$b]}/CMakeCache.txt")"
+  [ "$got" = "${arch[$b]}" ] || { echo "dispatch_vs_native: ${dir[$b]} is built for LONGCTX_ARCH=$got, not ${arch[$b]}" >&2; exit 2; }
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    cmake --build "${dir[$b]}" --target train_step attention_bench longctx -j"$THREADS" >/dev/null
+  fi
   echo "== $b build: $("${dir[$b]}/longctx" info | sed -n 's/^SIMD target: *//p'), $("${dir[$b]}/longctx" info | sed -n 's/^build: *//p')" >&2
 done
 
