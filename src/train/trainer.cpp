@@ -293,10 +293,13 @@ TrainResult run_training(TrainConfig config) {
                  {"mfu", flops_per_token * tok_s / (peak_gflops * 1e9)},
                  {"peak_rss_bytes", peak_rss_bytes()},
                  {"elapsed_s", elapsed_before + run_timer.seconds()}};
-    if (K > 1) {  // the largest peak of any rank
+    if (K > 1) {  // the largest peak of any rank; the CPU time of all ranks together
       int64_t peak = static_cast<int64_t>(peak_rss_bytes());
       comm.allreduce_max(&peak, 1);
       line["peak_rss_max_bytes"] = peak;
+      double cpu_all = cpu_seconds;
+      comm.allreduce_sum(&cpu_all, 1);
+      line["step_cpu_s_all_ranks"] = cpu_all;
     }
     if (cp.ring()) {  // rank 0's ring: time its main thread waited for transfers, bytes sent
       const RingStats& now = cp.ring()->stats();
