@@ -350,20 +350,20 @@ TEST(TrainCli, ContextParallelMatchesOneProcess) {
   if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "mpirun not installed (scripts/install-deps.sh installs openmpi-bin)";
   const fs::path base = temp_dir("context");
-  const std::string flags = " --batch-tokens 128 --eval-every 3 --save-every 6";
+  const std::string flags = " --batch-tokens 128 --eval-every 3 --save-every 3";
   const CliRun one = run("train " + common_flags(base / "one", 6) + flags);
   ASSERT_EQ(one.status, 0) << one.out;
   auto mpirun = [](int ranks) {
     return "mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(ranks) + " " +
            std::string(LONGCTX_BINARY) + " train ";
   };
-  const CliRun two = run_shell(mpirun(2) + common_flags(base / "cp2", 6) + flags +
-                               " --context-parallel 2");
+  const CliRun two =
+      run_shell(mpirun(2) + common_flags(base / "cp2", 6) + flags + " --context-parallel 2");
   ASSERT_EQ(two.status, 0) << two.out;
   EXPECT_NE(two.out.find("1 data group(s) x 2 context ranks, 32 tokens"), std::string::npos)
       << two.out;
-  const CliRun four = run_shell(mpirun(4) + common_flags(base / "cp2x2", 6) + flags +
-                                " --context-parallel 2");
+  const CliRun four =
+      run_shell(mpirun(4) + common_flags(base / "cp2x2", 6) + flags + " --context-parallel 2");
   ASSERT_EQ(four.status, 0) << four.out;
   EXPECT_NE(four.out.find("2 data group(s) x 2 context ranks"), std::string::npos) << four.out;
   // The ring merges partial softmaxes and sums dk/dv in another order (fp32 rounding).
@@ -371,8 +371,20 @@ TEST(TrainCli, ContextParallelMatchesOneProcess) {
   const std::vector<json> a = read_metrics(base / "one");
   const double w2 = expect_close_curves(a, read_metrics(base / "cp2"), kTolerance);
   const double w4 = expect_close_curves(a, read_metrics(base / "cp2x2"), kTolerance);
-  std::printf("  1 process vs context parallel 2 / 2x2 ranks: worst relative difference "
-              "%.2e / %.2e (tolerance %.0e)\n", w2, w4, kTolerance);
+  std::printf(
+      "  1 process vs context parallel 2 / 2x2 ranks: worst relative difference "
+      "%.2e / %.2e (tolerance %.0e)\n",
+      w2, w4, kTolerance);
+  // Killed after its step-3 checkpoint (simulated by dropping the later one), the context
+  // parallel run resumes under mpirun and reproduces its own curve bit for bit.
+  const std::vector<json> before = read_metrics(base / "cp2");
+  ASSERT_EQ(longctx::io::list_checkpoints((base / "cp2").string()).size(), 2u);
+  fs::remove_all(longctx::io::list_checkpoints((base / "cp2").string()).back());
+  const CliRun again = run_shell(mpirun(2) + common_flags(base / "cp2", 6) + flags +
+                                 " --context-parallel 2");
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("resuming"), std::string::npos) << again.out;
+  expect_same_curve(read_metrics(base / "cp2"), before);
   const std::vector<json> m = read_metrics(base / "cp2");
   ASSERT_GE(m.size(), 2u);
   EXPECT_GT(m[1].value("ring_bytes_sent", int64_t{0}), 0) << m[1].dump();
@@ -398,9 +410,10 @@ TEST(TrainCli, ExtendWithContextParallel) {
   const fs::path base = temp_dir("extend-cp");
   CliRun r = run("train " + common_flags(base / "short", 4) + " --eval-every 0");
   ASSERT_EQ(r.status, 0) << r.out;
-  const std::string flags = " --rope abf:base=500000 --seq 128 --pose-target 512 --steps 4 "
-                            "--warmup 1 --eval-every 2 --threads 1 --peak-gflops 50 --data " +
-                            shards().string() + " --from " + (base / "short").string();
+  const std::string flags =
+      " --rope abf:base=500000 --seq 128 --pose-target 512 --steps 4 "
+      "--warmup 1 --eval-every 2 --threads 1 --peak-gflops 50 --data " +
+      shards().string() + " --from " + (base / "short").string();
   r = run("extend" + flags + " --out " + (base / "one").string());
   ASSERT_EQ(r.status, 0) << r.out;
   r = run_shell("mpirun --allow-run-as-root --oversubscribe -np 2 " + std::string(LONGCTX_BINARY) +
@@ -408,8 +421,7 @@ TEST(TrainCli, ExtendWithContextParallel) {
   ASSERT_EQ(r.status, 0) << r.out;
   const double worst =
       expect_close_curves(read_metrics(base / "one"), read_metrics(base / "cp"), 1e-5);
-  std::printf("  extend, 1 process vs context parallel 2: worst relative difference %.2e\n",
-              worst);
+  std::printf("  extend, 1 process vs context parallel 2: worst relative difference %.2e\n", worst);
   const json config = json::parse(file_bytes(base / "cp/final/config.json"));
   EXPECT_EQ(config["max_position_embeddings"], 512);
   EXPECT_EQ(config["rope_theta"], 500000.0);

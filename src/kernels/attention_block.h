@@ -36,9 +36,8 @@ struct AttentionBlockShape {
 // T_q of each row, = or merged (natural log). q_segments (T_q) and k_segments (T_kv): both
 // null, or both given. A query that sees no key of this block gets out 0 and lse -inf (and a
 // merge leaves it unchanged).
-void attention_block_forward(float* out, float* lse, const float* q, const float* k,
-                             const float* v, const AttentionBlockShape& shape,
-                             const int32_t* q_segments = nullptr,
+void attention_block_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                             const AttentionBlockShape& shape, const int32_t* q_segments = nullptr,
                              const int32_t* k_segments = nullptr);
 
 // This block's part of the gradients of sum(dout * out), out being the final attention of the
@@ -46,10 +45,9 @@ void attention_block_forward(float* out, float* lse, const float* q, const float
 // dq (T_q, H, D) +=; dk, dv (T_kv, Hkv, D) += (summed over the query heads sharing them).
 // Accumulates, so the blocks of a ring add their parts. Rows with lse = -inf contribute
 // nothing. shape.merge is ignored.
-void attention_block_backward(float* dq, float* dk, float* dv, const float* dout,
-                              const float* out, const float* lse, const float* q, const float* k,
-                              const float* v, const AttentionBlockShape& shape,
-                              const int32_t* q_segments = nullptr,
+void attention_block_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                              const float* lse, const float* q, const float* k, const float* v,
+                              const AttentionBlockShape& shape, const int32_t* q_segments = nullptr,
                               const int32_t* k_segments = nullptr);
 
 }  // namespace longctx::kernels

@@ -44,8 +44,14 @@ struct BlockBackwardScratch {
   Buffer<float> p, ds;   // (rows, Bc) probabilities; dP, then dS
   Buffer<float> dq;      // (T_q*G, Dp) this thread's dq partial for the current kv head
   BlockBackwardScratch(int64_t rows, int64_t D, int64_t Dp, int64_t dq_rows)
-      : kt(D * kKeyTile), vt(D * kKeyTile), k(kKeyTile * Dp), dk(kKeyTile * Dp),
-        dv(kKeyTile * Dp), p(rows * kKeyTile), ds(rows * kKeyTile), dq(dq_rows * Dp) {}
+      : kt(D * kKeyTile),
+        vt(D * kKeyTile),
+        k(kKeyTile * Dp),
+        dk(kKeyTile * Dp),
+        dv(kKeyTile * Dp),
+        p(rows * kKeyTile),
+        ds(rows * kKeyTile),
+        dq(dq_rows * Dp) {}
 };
 
 // The query side of the current kv head, packed once and shared by all key tiles; row
@@ -234,7 +240,7 @@ void attention_block_backward_target(float* dq, float* dk, float* dv, const floa
       for (int64_t tile = t; tile < n_tiles; tile += nt)
         block_backward_key_tile(a, w, h_kv, tile * kKeyTile);
 #pragma omp barrier
-      // dq of the kv head += scale * (partial_0 + partial_1 + ...), in thread order.
+        // dq of the kv head += scale * (partial_0 + partial_1 + ...), in thread order.
 #pragma omp for schedule(static)
       for (int64_t row = 0; row < dq_rows; ++row) {
         const int64_t pos = row / g.G, gi = row % g.G;
@@ -257,12 +263,12 @@ namespace longctx::kernels {
 
 HWY_EXPORT(attention_block_backward_target);
 
-void attention_block_backward(float* dq, float* dk, float* dv, const float* dout,
-                              const float* out, const float* lse, const float* q, const float* k,
-                              const float* v, const AttentionBlockShape& shape,
-                              const int32_t* q_segments, const int32_t* k_segments) {
-  HWY_DYNAMIC_DISPATCH(attention_block_backward_target)(dq, dk, dv, dout, out, lse, q, k, v,
-                                                        shape, q_segments, k_segments);
+void attention_block_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                              const float* lse, const float* q, const float* k, const float* v,
+                              const AttentionBlockShape& shape, const int32_t* q_segments,
+                              const int32_t* k_segments) {
+  HWY_DYNAMIC_DISPATCH(attention_block_backward_target)
+  (dq, dk, dv, dout, out, lse, q, k, v, shape, q_segments, k_segments);
 }
 
 }  // namespace longctx::kernels

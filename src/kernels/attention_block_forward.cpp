@@ -105,7 +105,8 @@ void online_softmax_step(float* s, int64_t cols, float* o, int64_t Dp, float& m,
 
 // Writes row (pos, head h) of the block's result, or merges it into the earlier blocks' row:
 // o (D) unnormalised, m (log2 units) and l its running max and sum (l = 0: no key visible).
-void store_row(const BlockForwardArgs& a, int64_t pos, int64_t h, const float* o, float m, float l) {
+void store_row(const BlockForwardArgs& a, int64_t pos, int64_t h, const float* o, float m,
+               float l) {
   const BlockGeometry& g = a.g;
   float* dst = a.out + pos * g.q_row + h * g.D;
   float& lse = a.lse[h * g.lse_stride + pos];
@@ -133,7 +134,8 @@ void store_row(const BlockForwardArgs& a, int64_t pos, int64_t h, const float* o
   lse = static_cast<float>(mx + std::log(w_old + w_new));
 }
 
-void block_forward_rows(const BlockForwardArgs& a, BlockForwardScratch& w, int64_t h_kv, int64_t qb) {
+void block_forward_rows(const BlockForwardArgs& a, BlockForwardScratch& w, int64_t h_kv,
+                        int64_t qb) {
   const BlockGeometry& g = a.g;
   const int64_t D = g.D, Dp = a.Dp, G = g.G;
   const int64_t p0 = qb * a.block_pos;
@@ -233,7 +235,7 @@ void attention_block_forward_target(float* out, float* lse, const float* q, cons
       for (int64_t tile = 0; tile < n_tiles; ++tile)
         pack_block_key_tile(a, h_kv, tile * kKeyTile, a.kt + tile * a.g.D * kKeyTile,
                             a.vt + tile * kKeyTile * a.Dp);
-      // Query blocks write disjoint rows, so the dynamic schedule cannot change the result.
+        // Query blocks write disjoint rows, so the dynamic schedule cannot change the result.
 #pragma omp for schedule(dynamic, 1)
       for (int64_t qb = 0; qb < n_blocks; ++qb) block_forward_rows(a, w, h_kv, qb);
     }
@@ -248,11 +250,11 @@ namespace longctx::kernels {
 
 HWY_EXPORT(attention_block_forward_target);
 
-void attention_block_forward(float* out, float* lse, const float* q, const float* k,
-                             const float* v, const AttentionBlockShape& shape,
-                             const int32_t* q_segments, const int32_t* k_segments) {
-  HWY_DYNAMIC_DISPATCH(attention_block_forward_target)(out, lse, q, k, v, shape, q_segments,
-                                                       k_segments);
+void attention_block_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                             const AttentionBlockShape& shape, const int32_t* q_segments,
+                             const int32_t* k_segments) {
+  HWY_DYNAMIC_DISPATCH(attention_block_forward_target)
+  (out, lse, q, k, v, shape, q_segments, k_segments);
 }
 
 }  // namespace longctx::kernels

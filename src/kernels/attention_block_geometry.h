@@ -13,16 +13,17 @@ namespace longctx::kernels::attention_detail {
 struct BlockGeometry {
   int64_t T_q = 0, T_kv = 0;
   int64_t H = 0, H_kv = 0, G = 0, D = 0;  // G = query heads per kv head
-  int64_t q_row = 0;                       // floats between positions of q/out/dq (H*D)
-  int64_t kv_row = 0;                      // floats between positions of k/v/dk/dv (H_kv*D)
-  int64_t lse_stride = 0;                  // floats between heads of lse (>= T_q)
-  double scale = 0.0;                      // softmax scale applied to q.k
+  int64_t q_row = 0;                      // floats between positions of q/out/dq (H*D)
+  int64_t kv_row = 0;                     // floats between positions of k/v/dk/dv (H_kv*D)
+  int64_t lse_stride = 0;                 // floats between heads of lse (>= T_q)
+  double scale = 0.0;                     // softmax scale applied to q.k
 };
 
 inline BlockGeometry make_block_geometry(const AttentionBlockShape& s, const int32_t* q_segments,
                                          const int32_t* k_segments, const char* op) {
-  LONGCTX_CHECK(s.T_q >= 0 && s.T_kv >= 0, "%s: shape.T_q (%lld) and shape.T_kv (%lld) must be >= 0",
-                op, static_cast<long long>(s.T_q), static_cast<long long>(s.T_kv));
+  LONGCTX_CHECK(s.T_q >= 0 && s.T_kv >= 0,
+                "%s: shape.T_q (%lld) and shape.T_kv (%lld) must be >= 0", op,
+                static_cast<long long>(s.T_q), static_cast<long long>(s.T_kv));
   LONGCTX_CHECK(s.n_heads >= 1 && s.n_kv_heads >= 1 && s.n_heads % s.n_kv_heads == 0,
                 "%s: shape.n_heads (%d) must be a positive multiple of shape.n_kv_heads (%d)", op,
                 s.n_heads, s.n_kv_heads);
@@ -43,7 +44,8 @@ inline BlockGeometry make_block_geometry(const AttentionBlockShape& s, const int
   g.q_row = g.H * g.D;
   g.kv_row = g.H_kv * g.D;
   g.lse_stride = s.lse_stride == 0 ? s.T_q : s.lse_stride;
-  g.scale = s.scale == 0.0f ? 1.0 / std::sqrt(static_cast<double>(g.D)) : static_cast<double>(s.scale);
+  g.scale =
+      s.scale == 0.0f ? 1.0 / std::sqrt(static_cast<double>(g.D)) : static_cast<double>(s.scale);
   return g;
 }
 

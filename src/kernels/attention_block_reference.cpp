@@ -34,8 +34,8 @@ double score(const BlockGeometry& g, const double* q, const double* k, int64_t i
 void attention_block_forward(double* out, double* lse, const double* q, const double* k,
                              const double* v, const AttentionBlockShape& shape,
                              const int32_t* q_segments, const int32_t* k_segments) {
-  const BlockGeometry g =
-      attention_detail::make_block_geometry(shape, q_segments, k_segments, "ref::attention_block_forward");
+  const BlockGeometry g = attention_detail::make_block_geometry(shape, q_segments, k_segments,
+                                                                "ref::attention_block_forward");
   std::vector<double> p(static_cast<size_t>(g.T_kv)), part(static_cast<size_t>(g.D));
   for (int64_t h = 0; h < g.H; ++h)
     for (int64_t i = 0; i < g.T_q; ++i) {
@@ -64,7 +64,8 @@ void attention_block_forward(double* out, double* lse, const double* q, const do
       }
       const double both = std::max(row_lse, part_lse);
       const double w_old = std::exp(row_lse - both), w_new = std::exp(part_lse - both);
-      for (int64_t x = 0; x < g.D; ++x) dst[x] = (w_old * dst[x] + w_new * part[x]) / (w_old + w_new);
+      for (int64_t x = 0; x < g.D; ++x)
+        dst[x] = (w_old * dst[x] + w_new * part[x]) / (w_old + w_new);
       row_lse = both + std::log(w_old + w_new);
     }
 }

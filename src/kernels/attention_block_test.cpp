@@ -3,6 +3,8 @@
 // merge against one call over the union of the keys, and of the composition that ring
 // attention relies on: causal kernel on the diagonal + block kernel below it = causal
 // attention over the whole sequence, forward and backward.
+#include "kernels/attention_block.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,7 +15,6 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "kernels/attention.h"
-#include "kernels/attention_block.h"
 #include "kernels/attention_block_reference.h"
 #include "kernels/attention_reference.h"
 #include "kernels/simd_testing.h"
@@ -144,8 +145,8 @@ TEST_P(AttentionBlockSimd, MatchesDoubleReference) {
     std::vector<float> dk(d.k.size(), 0.0f), dv(d.v.size(), 0.0f);
     attention_block_forward(out.data(), lse.data(), d.q.data(), d.k.data(), d.v.data(), s, d.qs(),
                             d.ks());
-    attention_block_backward(dq.data(), dk.data(), dv.data(), d.dout.data(), out.data(),
-                             lse.data(), d.q.data(), d.k.data(), d.v.data(), s, d.qs(), d.ks());
+    attention_block_backward(dq.data(), dk.data(), dv.data(), d.dout.data(), out.data(), lse.data(),
+                             d.q.data(), d.k.data(), d.v.data(), s, d.qs(), d.ks());
 
     const auto q = convert<double>(d.q), k = convert<double>(d.k), v = convert<double>(d.v);
     const auto dout = convert<double>(d.dout);
@@ -153,9 +154,8 @@ TEST_P(AttentionBlockSimd, MatchesDoubleReference) {
     std::vector<double> r_dk(k.size(), 0.0), r_dv(v.size(), 0.0);
     ref::attention_block_forward(r_out.data(), r_lse.data(), q.data(), k.data(), v.data(), s,
                                  d.qs(), d.ks());
-    ref::attention_block_backward(r_dq.data(), r_dk.data(), r_dv.data(), dout.data(),
-                                  r_out.data(), r_lse.data(), q.data(), k.data(), v.data(), s,
-                                  d.qs(), d.ks());
+    ref::attention_block_backward(r_dq.data(), r_dk.data(), r_dv.data(), dout.data(), r_out.data(),
+                                  r_lse.data(), q.data(), k.data(), v.data(), s, d.qs(), d.ks());
     // Same arithmetic as the causal kernels (attention_test.cpp's bounds: fp32 sums over D
     // and T_kv, the exp2 polynomial ~1 ulp), so the same tolerances.
     EXPECT_LT(max_rel_error(out, r_out), 4e-6);
@@ -295,11 +295,12 @@ TEST_P(AttentionBlockSimd, CausalDiagonalPlusBlockEqualsCausalAttention) {
   whole.T_q = whole.T_kv = T;
   const auto qd = convert<double>(q), kd = convert<double>(k), vd = convert<double>(v);
   const auto doutd = convert<double>(dout);
-  std::vector<double> r_out(qd.size()), r_lse(H * T), r_dq(qd.size()), r_dk(kd.size()), r_dv(kd.size());
+  std::vector<double> r_out(qd.size()), r_lse(H * T), r_dq(qd.size()), r_dk(kd.size()),
+      r_dv(kd.size());
   ref::attention_forward(r_out.data(), r_lse.data(), qd.data(), kd.data(), vd.data(), whole,
                          seg.data());
-  ref::attention_backward(r_dq.data(), r_dk.data(), r_dv.data(), doutd.data(), qd.data(),
-                          kd.data(), vd.data(), whole, seg.data());
+  ref::attention_backward(r_dq.data(), r_dk.data(), r_dv.data(), doutd.data(), qd.data(), kd.data(),
+                          vd.data(), whole, seg.data());
   std::vector<float> lse(H * T);
   for (int h = 0; h < H; ++h)
     for (int64_t i = 0; i < n; ++i) {
@@ -327,8 +328,8 @@ TEST_P(AttentionBlockSimd, DeterministicAcrossRunsAndThreads) {
     dv.assign(d.v.size(), 0.0f);
     attention_block_forward(out.data(), lse.data(), d.q.data(), d.k.data(), d.v.data(), s, d.qs(),
                             d.ks());
-    attention_block_backward(dq.data(), dk.data(), dv.data(), d.dout.data(), out.data(),
-                             lse.data(), d.q.data(), d.k.data(), d.v.data(), s, d.qs(), d.ks());
+    attention_block_backward(dq.data(), dk.data(), dv.data(), d.dout.data(), out.data(), lse.data(),
+                             d.q.data(), d.k.data(), d.v.data(), s, d.qs(), d.ks());
   };
   auto same = [](const std::vector<float>& x, const std::vector<float>& y) {
     return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;

@@ -111,7 +111,8 @@ kernels::LossSum forward_backward(const LlamaModel& model, ParameterSet& grads,
                 "forward_backward: gradient set has %zu floats, parameters %zu", grads.size(),
                 model.params.size());
   const int64_t N = B * T, C = cfg.dim, V = cfg.vocab_size, L = cfg.n_layers;
-  ws.prepare(cfg, B, T, options.recompute ? WorkspaceLayout::kRecompute : WorkspaceLayout::kStoreAll);
+  ws.prepare(cfg, B, T,
+             options.recompute ? WorkspaceLayout::kRecompute : WorkspaceLayout::kStoreAll);
   const kernels::RopeCache& rope =
       ws.rope_cache(cfg.rope, static_cast<int>(cfg.resolved_head_dim()),
                     rope_positions(options, T, "forward_backward"));

@@ -31,9 +31,9 @@ ParallelLayout parallel_layout(int world_size, int world_rank, int context_paral
 struct LocalBatch {
   int64_t B = 0;
   std::vector<int32_t> tokens, targets;
-  std::vector<int32_t> segment_ids;   // empty without document masking
-  std::vector<int32_t> position_ids;  // with K > 1 always set: the rows' absolute positions
-  int64_t n_valid = 0;                // targets != -1 among these rows
+  std::vector<int32_t> segment_ids;        // empty without document masking
+  std::vector<int32_t> position_ids;       // with K > 1 always set: the rows' absolute positions
+  int64_t n_valid = 0;                     // targets != -1 among these rows
   std::vector<int32_t> whole_segment_ids;  // (B, T) with K > 1: what the ring masks with
 };
 

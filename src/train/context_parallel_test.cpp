@@ -36,8 +36,8 @@ std::string self_path() {
 struct Case {
   const char* name;
   int64_t B;
-  bool documents;     // packed documents (segment ids)
-  bool pose;          // position ids with skips, position_limit beyond T
+  bool documents;  // packed documents (segment ids)
+  bool pose;       // position ids with skips, position_limit beyond T
   bool recompute;
 };
 
@@ -87,7 +87,8 @@ double scaled_error(const float* cp, const float* one, int64_t n) {
 
 TEST(ContextParallelMpi, TwoRanksMatchOneProcess) {
   if (launched_by_mpi()) GTEST_SKIP() << "this is the launcher; the ranks run ContextParallelRanks";
-  if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed (scripts/install-deps.sh installs openmpi-bin)";
+  if (!have_mpirun())
+    GTEST_SKIP() << "mpirun not installed (scripts/install-deps.sh installs openmpi-bin)";
   const std::string self = self_path();
   ASSERT_FALSE(self.empty());
   const std::string cmd = "OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe -np 2 " +
@@ -111,7 +112,8 @@ TEST(ContextParallelMpi, TwoRanksMatchOneProcess) {
 }
 
 TEST(ContextParallelRanks, LossAndEveryGradientMatchOneProcess) {
-  if (!launched_by_mpi()) GTEST_SKIP() << "runs under mpirun, started by ContextParallelMpi.TwoRanksMatchOneProcess";
+  if (!launched_by_mpi())
+    GTEST_SKIP() << "runs under mpirun, started by ContextParallelMpi.TwoRanksMatchOneProcess";
   Comm& world = Comm::world();
   ASSERT_EQ(world.size(), 2);
   const int64_t T = 520;  // chunks of 130 rows: across the kernels' 128-row tiles
@@ -157,9 +159,8 @@ TEST(ContextParallelRanks, LossAndEveryGradientMatchOneProcess) {
     opt.grad_normalizer = one.n_valid;
     model::TrainWorkspace ws;
     model::ParameterSet g(model.config);
-    const kernels::LossSum part =
-        model::forward_backward(model, g, local.tokens.data(), local.targets.data(), c.B, T / 2,
-                                opt, ws);
+    const kernels::LossSum part = model::forward_backward(
+        model, g, local.tokens.data(), local.targets.data(), c.B, T / 2, opt, ws);
     double sums[2] = {part.loss_sum, static_cast<double>(part.n_valid)};
     world.allreduce_sum(sums, 2);
     world.allreduce_sum(g.data(), static_cast<int64_t>(g.size()));
@@ -180,22 +181,23 @@ TEST(ContextParallelRanks, LossAndEveryGradientMatchOneProcess) {
     model::StepOptions eval;
     eval.position_limit = base.position_limit;
     cp.bind(local, eval);
-    const kernels::LossSum f = model::forward_loss(model, local.tokens.data(),
-                                                   local.targets.data(), c.B, T / 2, eval, ws);
+    const kernels::LossSum f =
+        model::forward_loss(model, local.tokens.data(), local.targets.data(), c.B, T / 2, eval, ws);
     model::StepOptions eval_one;
     eval_one.segment_ids = base.segment_ids;
     eval_one.position_ids = base.position_ids;
     eval_one.position_limit = base.position_limit;
-    const kernels::LossSum f_one = model::forward_loss(model, w.tokens.data(), w.targets.data(),
-                                                       c.B, T, eval_one, ws_one);
+    const kernels::LossSum f_one =
+        model::forward_loss(model, w.tokens.data(), w.targets.data(), c.B, T, eval_one, ws_one);
     double f_sum = f.loss_sum;
     world.allreduce_sum(&f_sum, 1);
     EXPECT_LT(std::fabs(f_sum - f_one.loss_sum) / std::fabs(f_one.loss_sum), kLossTolerance);
   }
   if (world.is_root())
-    std::printf("  context parallel 2 vs one process: worst loss error %.2e (tolerance %.0e), "
-                "worst gradient error %.2e of the tensor's largest entry (tolerance %.0e)\n",
-                worst_loss, kLossTolerance, worst_grad, kGradientTolerance);
+    std::printf(
+        "  context parallel 2 vs one process: worst loss error %.2e (tolerance %.0e), "
+        "worst gradient error %.2e of the tensor's largest entry (tolerance %.0e)\n",
+        worst_loss, kLossTolerance, worst_grad, kGradientTolerance);
   const RingAttention* ring = cp.ring();
   ASSERT_NE(ring, nullptr);
   EXPECT_GT(ring->stats().bytes_sent, 0);

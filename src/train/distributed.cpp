@@ -40,7 +40,8 @@ Comm::Comm() {
   int initialised = 0, provided = MPI_THREAD_SINGLE;
   MPI_Initialized(&initialised);
   if (!initialised)
-    check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+    check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided),
+              "MPI_Init_thread");
   else
     MPI_Query_thread(&provided);
   thread_level_ok_ = provided >= MPI_THREAD_SERIALIZED;
@@ -93,9 +94,9 @@ void Comm::exchange(const std::vector<Message>& sends, const std::vector<Message
   }
   for (const Message& m : sends) {
     requests.emplace_back();
-    check_mpi(MPI_Isend(m.data, checked_int(m.n, "send"), MPI_FLOAT, m.peer, m.tag, c,
-                        &requests.back()),
-              "Isend");
+    check_mpi(
+        MPI_Isend(m.data, checked_int(m.n, "send"), MPI_FLOAT, m.peer, m.tag, c, &requests.back()),
+        "Isend");
   }
   // MPI_Waitall would spin a core until the peers arrive; on a machine whose cores all
   // compute, poll instead, sleeping between tests (at most 200 microseconds: transfers
@@ -103,9 +104,9 @@ void Comm::exchange(const std::vector<Message>& sends, const std::vector<Message
   auto pause = std::chrono::microseconds(5);
   for (;;) {
     int done = 0;
-    check_mpi(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done,
-                          MPI_STATUSES_IGNORE),
-              "Testall");
+    check_mpi(
+        MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE),
+        "Testall");
     if (done) return;
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(200));
@@ -146,8 +147,9 @@ void Comm::allreduce_sum(double* data, int64_t n) {
   if (size_ == 1) return;
   std::vector<double> all(static_cast<size_t>(n) * size_);
   const int count = checked_int(n, "allreduce");
-  check_mpi(MPI_Allgather(data, count, MPI_DOUBLE, all.data(), count, MPI_DOUBLE, MPI_Comm_f2c(handle_)),
-            "Allgather");
+  check_mpi(
+      MPI_Allgather(data, count, MPI_DOUBLE, all.data(), count, MPI_DOUBLE, MPI_Comm_f2c(handle_)),
+      "Allgather");
   for (int64_t i = 0; i < n; ++i) {
     double s = all[static_cast<size_t>(i)];
     for (int r = 1; r < size_; ++r) s += all[static_cast<size_t>(r * n + i)];
@@ -166,7 +168,8 @@ std::vector<std::string> Comm::gather_strings(const std::string& mine) {
   if (size_ == 1) return {mine};
   int len = checked_int(static_cast<int64_t>(mine.size()), "gather");
   std::vector<int> lens(size_), displs(size_);
-  check_mpi(MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_Comm_f2c(handle_)), "Gather");
+  check_mpi(MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_Comm_f2c(handle_)),
+            "Gather");
   std::string all;
   if (rank_ == 0) {
     int64_t total = 0;

@@ -81,9 +81,9 @@ void MpiRingTransport::wait() {
 
 // The shape of one call, checked against the split.
 struct RingAttention::Dims {
-  int64_t B, C, L;        // sequences, chunk, local rows (2C)
-  int64_t QD, KD, H;      // q row, k/v row, query heads
-  int64_t kv_block;       // floats of one k (or v) block: B * L * KD
+  int64_t B, C, L;    // sequences, chunk, local rows (2C)
+  int64_t QD, KD, H;  // q row, k/v row, query heads
+  int64_t kv_block;   // floats of one k (or v) block: B * L * KD
   int n_heads, n_kv_heads, head_dim;
   float scale;
 };
@@ -100,7 +100,8 @@ void RingAttention::set_batch(const int32_t* whole_segment_ids, int64_t B) {
   const int64_t L = split_.local_len();
   segments_.resize(static_cast<size_t>(split_.K * B * L));
   for (int src = 0; src < split_.K; ++src)
-    ContextSplit(split_.T, split_.K, src).slice(segments_.data() + src * B * L, whole_segment_ids, B);
+    ContextSplit(split_.T, split_.K, src)
+        .slice(segments_.data() + src * B * L, whole_segment_ids, B);
 }
 
 const int32_t* RingAttention::segments_of(int src, int64_t b) const {
@@ -127,9 +128,10 @@ RingAttention::Dims RingAttention::check_call(const kernels::AttentionShape& sha
                 "ring attention: the call's segment ids and set_batch's disagree (%s vs %s)",
                 segment_ids ? "given" : "none", masked_ ? "given" : "none");
   if (segment_ids)
-    LONGCTX_CHECK(std::memcmp(segment_ids, segments_of(split_.rank, 0),
-                              static_cast<size_t>(B_ * L) * sizeof(int32_t)) == 0,
-                  "ring attention: the call's segment ids are not this rank's slice of set_batch's");
+    LONGCTX_CHECK(
+        std::memcmp(segment_ids, segments_of(split_.rank, 0),
+                    static_cast<size_t>(B_ * L) * sizeof(int32_t)) == 0,
+        "ring attention: the call's segment ids are not this rank's slice of set_batch's");
   Dims d;
   d.B = B_;
   d.C = split_.chunk();
@@ -159,8 +161,8 @@ void RingAttention::wait() {
 
 namespace {
 
-kernels::AttentionBlockShape block_shape(int64_t T_q, int64_t T_kv, int64_t lse_stride,
-                                         int n_heads, int n_kv_heads, int head_dim, float scale) {
+kernels::AttentionBlockShape block_shape(int64_t T_q, int64_t T_kv, int64_t lse_stride, int n_heads,
+                                         int n_kv_heads, int head_dim, float scale) {
   kernels::AttentionBlockShape s;
   s.T_q = T_q;
   s.T_kv = T_kv;
@@ -174,9 +176,8 @@ kernels::AttentionBlockShape block_shape(int64_t T_q, int64_t T_kv, int64_t lse_
 
 }  // namespace
 
-void RingAttention::forward(float* out, float* lse, const float* q, const float* k,
-                            const float* v, const kernels::AttentionShape& shape,
-                            const int32_t* segment_ids) {
+void RingAttention::forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                            const kernels::AttentionShape& shape, const int32_t* segment_ids) {
   const Dims d = check_call(shape, segment_ids);
   const int K = split_.K, r = split_.rank;
   const int next = (r + 1) % K, prev = (r + K - 1) % K;
@@ -185,8 +186,10 @@ void RingAttention::forward(float* out, float* lse, const float* q, const float*
   // The first block (rank r-1's) is on its way while the local rows are computed.
   if (K > 1) {
     grow(recv_k_[0], d.kv_block), grow(recv_v_[0], d.kv_block);
-    start({{const_cast<float*>(k), d.kv_block, next, kTagK}, {const_cast<float*>(v), d.kv_block, next, kTagV}},
-          {{recv_k_[0].data(), d.kv_block, prev, kTagK}, {recv_v_[0].data(), d.kv_block, prev, kTagV}});
+    start({{const_cast<float*>(k), d.kv_block, next, kTagK},
+           {const_cast<float*>(v), d.kv_block, next, kTagV}},
+          {{recv_k_[0].data(), d.kv_block, prev, kTagK},
+           {recv_v_[0].data(), d.kv_block, prev, kTagV}});
   }
   kernels::AttentionShape local = shape;
   local.kv_batch_stride = 0;
@@ -198,7 +201,8 @@ void RingAttention::forward(float* out, float* lse, const float* q, const float*
     const float* bv = recv_v_[(s - 1) % 2].data();
     if (s + 1 < K) {  // pass this block on while it is used here
       grow(recv_k_[s % 2], d.kv_block), grow(recv_v_[s % 2], d.kv_block);
-      start({{const_cast<float*>(bk), d.kv_block, next, kTagK}, {const_cast<float*>(bv), d.kv_block, next, kTagV}},
+      start({{const_cast<float*>(bk), d.kv_block, next, kTagK},
+             {const_cast<float*>(bv), d.kv_block, next, kTagV}},
             {{recv_k_[s % 2].data(), d.kv_block, prev, kTagK},
              {recv_v_[s % 2].data(), d.kv_block, prev, kTagV}});
     }
@@ -240,8 +244,10 @@ void RingAttention::backward(float* dq, float* dk, float* dv, const float* dout,
   const double waited_before = stats_.wait_s;
   const int64_t C = d.C, L = d.L;
   grow(recv_k_[0], d.kv_block), grow(recv_v_[0], d.kv_block);
-  start({{const_cast<float*>(k), d.kv_block, next, kTagK}, {const_cast<float*>(v), d.kv_block, next, kTagV}},
-        {{recv_k_[0].data(), d.kv_block, prev, kTagK}, {recv_v_[0].data(), d.kv_block, prev, kTagV}});
+  start(
+      {{const_cast<float*>(k), d.kv_block, next, kTagK},
+       {const_cast<float*>(v), d.kv_block, next, kTagV}},
+      {{recv_k_[0].data(), d.kv_block, prev, kTagK}, {recv_v_[0].data(), d.kv_block, prev, kTagV}});
 
   // Local part 1: the back chunk's queries over all local keys (the causal kernel with its
   // queries after the first C keys): dq rows [C, 2C) =, dk and dv =. The front chunk's dq rows
@@ -258,7 +264,8 @@ void RingAttention::backward(float* dq, float* dk, float* dv, const float* dout,
   for (int64_t b = 0; b < d.B; ++b) {
     const int64_t qo = b * L * d.QD, ko = b * L * d.KD, lo = b * d.H * L;
     for (int64_t h = 0; h < d.H; ++h)
-      std::memcpy(tmp_lse_.data() + h * C, lse + lo + h * L + C, static_cast<size_t>(C) * sizeof(float));
+      std::memcpy(tmp_lse_.data() + h * C, lse + lo + h * L + C,
+                  static_cast<size_t>(C) * sizeof(float));
     kernels::attention_backward(dq + qo + C * d.QD, dk + ko, dv + ko, dout + qo + C * d.QD,
                                 out + qo + C * d.QD, tmp_lse_.data(), q + qo + C * d.QD, k + ko,
                                 v + ko, back, segment_ids ? segment_ids + b * L : nullptr);
@@ -315,12 +322,13 @@ void RingAttention::backward(float* dq, float* dk, float* dv, const float* dout,
       const int64_t qo = b * L * d.QD, ko = b * L * d.KD, lo = b * d.H * L;
       const int64_t first = src < r ? 0 : C;  // first local query row
       const int32_t* own = segments_of(r, b);
-      const kernels::AttentionBlockShape bs = block_shape(
-          L - first, rows, L, d.n_heads, d.n_kv_heads, d.head_dim, d.scale);
-      kernels::attention_block_backward(
-          dq + qo + first * d.QD, pk.data() + b * rows * d.KD, pv.data() + b * rows * d.KD,
-          dout + qo + first * d.QD, out + qo + first * d.QD, lse + lo + first, q + qo + first * d.QD,
-          bk + ko, bv + ko, bs, own ? own + first : nullptr, segments_of(src, b));
+      const kernels::AttentionBlockShape bs =
+          block_shape(L - first, rows, L, d.n_heads, d.n_kv_heads, d.head_dim, d.scale);
+      kernels::attention_block_backward(dq + qo + first * d.QD, pk.data() + b * rows * d.KD,
+                                        pv.data() + b * rows * d.KD, dout + qo + first * d.QD,
+                                        out + qo + first * d.QD, lse + lo + first,
+                                        q + qo + first * d.QD, bk + ko, bv + ko, bs,
+                                        own ? own + first : nullptr, segments_of(src, b));
     }
   }
 
@@ -332,7 +340,8 @@ void RingAttention::backward(float* dq, float* dk, float* dv, const float* dout,
   for (int64_t b = 0; b < d.B; ++b) {
     const int64_t qo = b * L * d.QD, ko = b * L * d.KD, lo = b * d.H * L;
     for (int64_t h = 0; h < d.H; ++h)
-      std::memcpy(tmp_lse_.data() + h * C, lse + lo + h * L, static_cast<size_t>(C) * sizeof(float));
+      std::memcpy(tmp_lse_.data() + h * C, lse + lo + h * L,
+                  static_cast<size_t>(C) * sizeof(float));
     kernels::attention_backward(tmp_dq_.data(), tmp_dk_.data(), tmp_dv_.data(), dout + qo, out + qo,
                                 tmp_lse_.data(), q + qo, k + ko, v + ko, front,
                                 segment_ids ? segment_ids + b * L : nullptr);

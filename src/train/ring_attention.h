@@ -90,9 +90,9 @@ class MpiRingTransport final : public RingTransport {
 
 // Time and traffic of the ring since construction (or reset).
 struct RingStats {
-  double wait_s = 0;        // main thread blocked in RingTransport::wait
-  double compute_s = 0;     // attention kernels of the ring's calls
-  int64_t bytes_sent = 0;   // by this rank (key/value blocks and returned dk/dv)
+  double wait_s = 0;       // main thread blocked in RingTransport::wait
+  double compute_s = 0;    // attention kernels of the ring's calls
+  int64_t bytes_sent = 0;  // by this rank (key/value blocks and returned dk/dv)
   int64_t exchanges = 0;
 };
 
@@ -129,9 +129,9 @@ class RingAttention final : public model::SequenceAttention {
   bool masked_ = false;
   std::vector<int32_t> segments_;  // (K, B, 2C): every rank's local segment ids
   // Buffers of one call, (B, 2C, Hkv, D) each, grown on demand and reused.
-  std::vector<float> recv_k_[2], recv_v_[2];     // key/value blocks arriving
-  std::vector<float> part_dk_[2], part_dv_[2];   // dk/dv computed for another rank's block
-  std::vector<float> back_dk_, back_dv_;         // dk/dv of this rank's block coming back
+  std::vector<float> recv_k_[2], recv_v_[2];    // key/value blocks arriving
+  std::vector<float> part_dk_[2], part_dv_[2];  // dk/dv computed for another rank's block
+  std::vector<float> back_dk_, back_dv_;        // dk/dv of this rank's block coming back
   std::vector<float> tmp_dq_, tmp_dk_, tmp_dv_, tmp_lse_;  // the local front-chunk backward
   RingStats stats_;
 };

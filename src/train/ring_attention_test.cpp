@@ -1,8 +1,9 @@
 // Ring attention without MPI: K ranks simulated by K threads exchanging messages through
 // an in-process transport, each running RingAttention on its zig-zag slice. Forward and
 // backward must equal causal attention over the whole sequences (the double reference),
-// with packed documents and GQA, for K = 2, 3, 4; the traffic must be what docs/train.md
-// states. The real MPI transport is tested under mpirun in context_parallel_test.cpp.
+// with packed documents and GQA, for K = 2, 3, 4; the traffic must be what
+// docs/context_parallel.md states. The real MPI transport is tested under mpirun in
+// context_parallel_test.cpp.
 #include "train/ring_attention.h"
 
 #include <gtest/gtest.h>
@@ -200,7 +201,7 @@ void check_ring(const RingCase& c) {
     EXPECT_LT(max_rel_error(res.dk, ref_dk), 3e-6) << "rank " << r;
     EXPECT_LT(max_rel_error(res.dv, ref_dv), 3e-6) << "rank " << r;
 
-    // Traffic (docs/train.md): forward and backward each pass K-1 key/value blocks on
+    // Traffic (docs/context_parallel.md): forward and backward each pass K-1 key/value blocks on
     // (B, 2C, Hkv, D floats each of k and v); the backward returns K-1 dk/dv pairs, C rows
     // for each of the r blocks of lower ranks and 2C for the K-1-r of higher ranks.
     const int64_t block = B * L * KD * 4;
@@ -211,10 +212,10 @@ void check_ring(const RingCase& c) {
 
 TEST(RingAttention, EqualsCausalAttentionOverTheWholeSequence) {
   const RingCase cases[] = {
-      {2, 1, 130, 4, 2, 16, true},   // chunks straddle the 128-key tile
-      {2, 2, 67, 8, 2, 8, false},    // B = 2, no documents
-      {3, 2, 40, 4, 1, 16, true},    // K = 3: blocks are passed on, not only swapped
-      {4, 1, 50, 2, 2, 32, true},    // K = 4
+      {2, 1, 130, 4, 2, 16, true},  // chunks straddle the 128-key tile
+      {2, 2, 67, 8, 2, 8, false},   // B = 2, no documents
+      {3, 2, 40, 4, 1, 16, true},   // K = 3: blocks are passed on, not only swapped
+      {4, 1, 50, 2, 2, 32, true},   // K = 4
   };
   for (const RingCase& c : cases) check_ring(c);
 }
@@ -231,7 +232,9 @@ TEST(ContextSplit, ZigZagChunksCoverTheSequenceOnce) {
       const int64_t g = s.global_index(i);
       ASSERT_EQ(owner[g], -1) << "position " << g << " held twice";
       owner[g] = r;
-      if (i > 0) EXPECT_GT(g, s.global_index(i - 1)) << "local rows keep causal order";
+      if (i > 0) {
+        EXPECT_GT(g, s.global_index(i - 1)) << "local rows keep causal order";
+      }
     }
   }
   // Rank 0: chunks 0 and 5; rank 1: 1 and 4; rank 2: 2 and 3.
@@ -241,7 +244,8 @@ TEST(ContextSplit, ZigZagChunksCoverTheSequenceOnce) {
   std::vector<int32_t> whole(2 * T), local(2 * 8);
   for (int i = 0; i < 2 * T; ++i) whole[i] = i;
   ContextSplit(T, K, 1).slice(local.data(), whole.data(), 2);
-  EXPECT_EQ(local, (std::vector<int32_t>{4, 5, 6, 7, 16, 17, 18, 19, 28, 29, 30, 31, 40, 41, 42, 43}));
+  EXPECT_EQ(local,
+            (std::vector<int32_t>{4, 5, 6, 7, 16, 17, 18, 19, 28, 29, 30, 31, 40, 41, 42, 43}));
 }
 
 TEST(ContextSplit, RejectsLengthsThatDoNotSplitEvenly) {

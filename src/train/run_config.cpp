@@ -198,10 +198,11 @@ void resolve_config(TrainConfig& c, int resolved_threads) {
   LONGCTX_CHECK(c.peak_gflops >= 0, "--peak-gflops: must be >= 0");
   LONGCTX_CHECK(c.context_parallel >= 1, "--context-parallel: must be >= 1, got %d",
                 c.context_parallel);
-  LONGCTX_CHECK(c.context_parallel == 1 || c.seq % (2 * static_cast<int64_t>(c.context_parallel)) == 0,
-                "--seq: %lld is not a multiple of 2 x --context-parallel = %d (each sequence is "
-                "cut into that many equal chunks)",
-                static_cast<long long>(c.seq), 2 * c.context_parallel);
+  LONGCTX_CHECK(
+      c.context_parallel == 1 || c.seq % (2 * static_cast<int64_t>(c.context_parallel)) == 0,
+      "--seq: %lld is not a multiple of 2 x --context-parallel = %d (each sequence is "
+      "cut into that many equal chunks)",
+      static_cast<long long>(c.seq), 2 * c.context_parallel);
   if (c.threads <= 0) c.threads = resolved_threads;
   LONGCTX_CHECK(c.command == RunCommand::kTrain || !c.from.empty(), "--from: extend needs a model");
   LONGCTX_CHECK(c.command == RunCommand::kTrain || !c.rope.empty(),

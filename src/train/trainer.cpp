@@ -152,10 +152,12 @@ TrainResult run_training(TrainConfig config) {
       run_command_name(config.command), run.origin.c_str(),
       rope::format_rope_spec(model.config.rope).c_str(),
       static_cast<long long>(model.params.size()), K, config.threads,
-      cp.active() ? strformat(" (%d data group(s) x %d context ranks, %lld tokens of each sequence per rank)",
-                              layout.data, layout.context, static_cast<long long>(local_seq))
-                        .c_str()
-                  : "",
+      cp.active()
+          ? strformat(
+                " (%d data group(s) x %d context ranks, %lld tokens of each sequence per rank)",
+                layout.data, layout.context, static_cast<long long>(local_seq))
+                .c_str()
+          : "",
       plan.resume ? "resuming" : "starting"));
 
   // Data: this rank's streams (its data group's; the ranks of a group read the same), prefetched.

@@ -39,9 +39,8 @@ double ValidationSet::loss(const model::LlamaModel& model, model::TrainWorkspace
     cp.slice(local, tokens_.data() + at, targets_.data() + at,
              c.document_mask ? segment_ids_.data() + at : nullptr, nullptr, B);
     cp.bind(local, options);
-    const kernels::LossSum ls = model::forward_loss(model, local.tokens.data(),
-                                                    local.targets.data(), B,
-                                                    T / layout.context, options, ws);
+    const kernels::LossSum ls = model::forward_loss(
+        model, local.tokens.data(), local.targets.data(), B, T / layout.context, options, ws);
     sums[0] += ls.loss_sum;
     sums[1] += static_cast<double>(ls.n_valid);
   }
