@@ -117,6 +117,10 @@ void add_common_flags(CLI::App* cmd, TrainConfig& c, std::string& config_path) {
   cmd->add_option("--adam-eps", c.adam_eps, "AdamW epsilon")->capture_default_str();
   cmd->add_option("--clip", c.clip, "Global gradient-norm clipping (0: off)")
       ->capture_default_str();
+  cmd->add_option("--context-parallel", c.context_parallel,
+                  "Ranks sharing each sequence (ring attention, zig-zag split; under mpirun -np "
+                  "K*D: D data-parallel groups of K); --seq must be a multiple of 2K")
+      ->capture_default_str();
   cmd->add_flag("--recompute", c.recompute,
                 "Recompute layer activations in the backward "
                 "(less memory, same results)");
@@ -156,7 +160,7 @@ void add_train_commands(CLI::App& app) {
   CLI::App* train_cmd = app.add_subcommand(
       "train",
       "Pretrain a LLaMA model from scratch on token shards (run folder, exact resume, "
-      "MPI data parallel under mpirun)");
+      "MPI data and context parallel under mpirun)");
   train_config.command = train::RunCommand::kTrain;
   train_cmd
       ->add_option("--model-config", train_config.model_config,

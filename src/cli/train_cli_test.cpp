@@ -123,6 +123,26 @@ void expect_same_curve(const std::vector<json>& a, const std::vector<json>& b) {
     }
 }
 
+// Two runs of the same global batch computed in different layouts (processes, ranks,
+// context parallelism): losses, gradient norms and validation losses must agree within
+// `tolerance` (relative) at every line. Returns the worst relative difference.
+double expect_close_curves(const std::vector<json>& a, const std::vector<json>& b,
+                           double tolerance) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    for (const char* key : {"loss", "grad_norm", "val_loss"}) {
+      if (!a[i].contains(key)) continue;
+      EXPECT_TRUE(b[i].contains(key)) << "line " << i << " " << key;
+      if (!b[i].contains(key)) continue;
+      const double x = a[i][key], y = b[i][key];
+      const double rel = std::abs(x - y) / std::max(std::abs(x), 1e-12);
+      worst = std::max(worst, rel);
+      EXPECT_LT(rel, tolerance) << "line " << i << " " << key << ": " << x << " vs " << y;
+    }
+  return worst;
+}
+
 const fs::path& shards() {
   static const fs::path dir = [] {
     const fs::path d = temp_dir("shards");
@@ -319,21 +339,11 @@ TEST(TrainCli, MpiTwoRanksMatchOneProcessAndResume) {
   ASSERT_EQ(two.status, 0) << two.out;
   const std::string& out = two.out;
   EXPECT_NE(out.find("2 rank(s)"), std::string::npos) << out;
-  const std::vector<json> a = read_metrics(base / "one"), b = read_metrics(base / "two");
-  ASSERT_EQ(a.size(), b.size());
   // Same data and global batch; only the order of the gradient sums differs (one process
   // accumulates 4 micro-batches in turn, two ranks sum two partial gradients each).
   const double kTolerance = 1e-5;  // relative, on losses and gradient norms (seen: ~5e-8)
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    for (const char* key : {"loss", "grad_norm", "val_loss"}) {
-      if (!a[i].contains(key)) continue;
-      ASSERT_TRUE(b[i].contains(key));
-      const double x = a[i][key], y = b[i][key];
-      const double rel = std::abs(x - y) / std::max(std::abs(x), 1e-12);
-      worst = std::max(worst, rel);
-      EXPECT_LT(rel, kTolerance) << "line " << i << " " << key << ": " << x << " vs " << y;
-    }
+  const double worst =
+      expect_close_curves(read_metrics(base / "one"), read_metrics(base / "two"), kTolerance);
   std::printf("  1 process vs 2 MPI ranks: worst relative difference %.2e (tolerance %.0e)\n",
               worst, kTolerance);
   EXPECT_EQ(longctx::io::list_checkpoints((base / "two").string()).size(), 3u);
@@ -345,6 +355,93 @@ TEST(TrainCli, MpiTwoRanksMatchOneProcessAndResume) {
   ASSERT_EQ(again.status, 0) << again.out;
   EXPECT_NE(again.out.find("resuming"), std::string::npos) << again.out;
   expect_same_curve(read_metrics(base / "two"), before);
+}
+
+// Context parallelism (--context-parallel 2): each sequence split over two ranks with ring
+// attention, alone (2 ranks) and with data parallelism (2 x 2 ranks), against one process with
+// the same global batch (two micro-batches per step, packed documents with the document
+// mask, validation every 3 steps).
+TEST(TrainCli, ContextParallelMatchesOneProcess) {
+  if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "mpirun not installed (scripts/install-deps.sh installs openmpi-bin)";
+  const fs::path base = temp_dir("context");
+  const std::string flags = " --batch-tokens 128 --eval-every 3 --save-every 3";
+  const CliRun one = run("train " + common_flags(base / "one", 6) + flags);
+  ASSERT_EQ(one.status, 0) << one.out;
+  auto mpirun = [](int ranks) {
+    return "mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(ranks) + " " +
+           std::string(LONGCTX_BINARY) + " train ";
+  };
+  const CliRun two =
+      run_shell(mpirun(2) + common_flags(base / "cp2", 6) + flags + " --context-parallel 2");
+  ASSERT_EQ(two.status, 0) << two.out;
+  EXPECT_NE(two.out.find("1 data group(s) x 2 context ranks, 32 tokens"), std::string::npos)
+      << two.out;
+  const CliRun four =
+      run_shell(mpirun(4) + common_flags(base / "cp2x2", 6) + flags + " --context-parallel 2");
+  ASSERT_EQ(four.status, 0) << four.out;
+  EXPECT_NE(four.out.find("2 data group(s) x 2 context ranks"), std::string::npos) << four.out;
+  // The ring merges partial softmaxes and sums dk/dv in another order (fp32 rounding).
+  const double kTolerance = 1e-5;
+  const std::vector<json> a = read_metrics(base / "one");
+  const double w2 = expect_close_curves(a, read_metrics(base / "cp2"), kTolerance);
+  const double w4 = expect_close_curves(a, read_metrics(base / "cp2x2"), kTolerance);
+  std::printf(
+      "  1 process vs context parallel 2 / 2x2 ranks: worst relative difference "
+      "%.2e / %.2e (tolerance %.0e)\n",
+      w2, w4, kTolerance);
+  // Killed after its step-3 checkpoint (simulated by dropping the later one), the context
+  // parallel run resumes under mpirun and reproduces its own curve bit for bit.
+  const std::vector<json> before = read_metrics(base / "cp2");
+  ASSERT_EQ(longctx::io::list_checkpoints((base / "cp2").string()).size(), 2u);
+  fs::remove_all(longctx::io::list_checkpoints((base / "cp2").string()).back());
+  const CliRun again = run_shell(mpirun(2) + common_flags(base / "cp2", 6) + flags +
+                                 " --context-parallel 2");
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("resuming"), std::string::npos) << again.out;
+  expect_same_curve(read_metrics(base / "cp2"), before);
+  const std::vector<json> m = read_metrics(base / "cp2");
+  ASSERT_GE(m.size(), 2u);
+  EXPECT_GT(m[1].value("ring_bytes_sent", int64_t{0}), 0) << m[1].dump();
+  EXPECT_TRUE(m[1].contains("ring_wait_s") && m[1].contains("peak_rss_max_bytes")) << m[1].dump();
+  // Misuse is refused with the flag named: K must divide the ranks, 2K the sequence.
+  CliRun r = run("train " + common_flags(base / "bad", 2) + " --context-parallel 2");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--context-parallel 2 does not divide the 1 MPI ranks"), std::string::npos)
+      << r.out;
+  r = run("train " + common_flags(base / "bad", 2) + " --context-parallel 3");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--seq: 64 is not a multiple of 2 x --context-parallel = 6"),
+            std::string::npos)
+      << r.out;
+}
+
+// `extend` end to end with --context-parallel 2 (the acceptance run, at test scale):
+// a new position encoding, a longer window, PoSE positions reaching 4x the window, the final
+// model written; its curve equals one process's.
+TEST(TrainCli, ExtendWithContextParallel) {
+  if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "mpirun not installed (scripts/install-deps.sh installs openmpi-bin)";
+  const fs::path base = temp_dir("extend-cp");
+  CliRun r = run("train " + common_flags(base / "short", 4) + " --eval-every 0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string flags =
+      " --rope abf:base=500000 --seq 128 --pose-target 512 --steps 4 "
+      "--warmup 1 --eval-every 2 --threads 1 --peak-gflops 50 --data " +
+      shards().string() + " --from " + (base / "short").string();
+  r = run("extend" + flags + " --out " + (base / "one").string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run_shell("mpirun --allow-run-as-root --oversubscribe -np 2 " + std::string(LONGCTX_BINARY) +
+                " extend" + flags + " --context-parallel 2 --gguf --out " + (base / "cp").string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const double worst =
+      expect_close_curves(read_metrics(base / "one"), read_metrics(base / "cp"), 1e-5);
+  std::printf("  extend, 1 process vs context parallel 2: worst relative difference %.2e\n", worst);
+  const json config = json::parse(file_bytes(base / "cp/final/config.json"));
+  EXPECT_EQ(config["max_position_embeddings"], 512);
+  EXPECT_EQ(config["rope_theta"], 500000.0);
+  EXPECT_TRUE(fs::exists(base / "cp/final.gguf"));
+  EXPECT_NE(file_bytes(base / "cp/config.toml").find("context-parallel = 2"), std::string::npos);
 }
 
 }  // namespace

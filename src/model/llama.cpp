@@ -55,7 +55,7 @@ void check_inputs(const LlamaModel& model, const int32_t* tokens, const int32_t*
 
 LayerStepArgs training_args(const LlamaModel& model, LayerActivations& a, TrainWorkspace& ws,
                             int64_t B, int64_t T, const kernels::RopeCache& rope,
-                            const int32_t* segment_ids, const int32_t* positions = nullptr) {
+                            const StepOptions& options) {
   LayerStepArgs args;
   args.B = B;
   args.T = T;
@@ -63,25 +63,34 @@ LayerStepArgs training_args(const LlamaModel& model, LayerActivations& a, TrainW
   args.v_cache = a.v;
   args.kv_capacity = T;
   args.rope = &rope;
-  args.segment_ids = segment_ids;
-  args.positions = positions;
+  args.segment_ids = options.segment_ids;
+  args.positions = options.position_ids;
   args.qkv = ws.qkv;
+  args.attention = options.attention;
   return args;
+}
+
+// Positions the RoPE table must cover: position_limit, checked against T.
+int64_t rope_positions(const StepOptions& options, int64_t T, const char* op) {
+  LONGCTX_CHECK(options.position_limit == 0 || options.position_limit >= T,
+                "%s: position_limit %lld is below the sequence length %lld", op,
+                static_cast<long long>(options.position_limit), static_cast<long long>(T));
+  return options.position_limit > 0 ? options.position_limit : T;
 }
 
 // Runs embedding and all layers, leaving the final normed states in ws.xf (N, C).
 // Forward-only: ping-pongs between two residual buffers.
 void forward_only(const LlamaModel& model, const int32_t* tokens, int64_t B, int64_t T,
-                  TrainWorkspace& ws, const int32_t* segment_ids) {
+                  TrainWorkspace& ws, const StepOptions& options) {
   const ModelConfig& cfg = model.config;
   if (!ws.fits_forward(cfg, B, T)) ws.prepare(cfg, B, T, WorkspaceLayout::kForward);
   const int64_t N = B * T, C = cfg.dim;
-  const kernels::RopeCache& rope =
-      ws.rope_cache(cfg.rope, static_cast<int>(cfg.resolved_head_dim()), T);
+  const kernels::RopeCache& rope = ws.rope_cache(
+      cfg.rope, static_cast<int>(cfg.resolved_head_dim()), rope_positions(options, T, "forward"));
   kernels::embedding_forward(ws.residual[0], tokens, model.params.embedding(), N, C,
                              cfg.vocab_size);
   LayerActivations& a = ws.layers[0];
-  const LayerStepArgs args = training_args(model, a, ws, B, T, rope, segment_ids);
+  const LayerStepArgs args = training_args(model, a, ws, B, T, rope, options);
   for (int64_t l = 0; l < cfg.n_layers; ++l) {
     layer_forward(cfg, model.params.layer(l), a, ws.residual[static_cast<size_t>(l % 2)],
                   ws.residual[static_cast<size_t>((l + 1) % 2)], args);
@@ -102,14 +111,11 @@ kernels::LossSum forward_backward(const LlamaModel& model, ParameterSet& grads,
                 "forward_backward: gradient set has %zu floats, parameters %zu", grads.size(),
                 model.params.size());
   const int64_t N = B * T, C = cfg.dim, V = cfg.vocab_size, L = cfg.n_layers;
-  ws.prepare(cfg, B, T, options.recompute ? WorkspaceLayout::kRecompute : WorkspaceLayout::kStoreAll);
-  LONGCTX_CHECK(options.position_limit == 0 || options.position_limit >= T,
-                "forward_backward: position_limit %lld is below the sequence length %lld",
-                static_cast<long long>(options.position_limit), static_cast<long long>(T));
-  const int64_t n_positions = options.position_limit > 0 ? options.position_limit : T;
+  ws.prepare(cfg, B, T,
+             options.recompute ? WorkspaceLayout::kRecompute : WorkspaceLayout::kStoreAll);
   const kernels::RopeCache& rope =
-      ws.rope_cache(cfg.rope, static_cast<int>(cfg.resolved_head_dim()), n_positions);
-  const int32_t* positions = options.position_ids;
+      ws.rope_cache(cfg.rope, static_cast<int>(cfg.resolved_head_dim()),
+                    rope_positions(options, T, "forward_backward"));
   auto acts = [&](int64_t l) -> LayerActivations& {
     return ws.layers[options.recompute ? 0 : static_cast<size_t>(l)];
   };
@@ -118,8 +124,7 @@ kernels::LossSum forward_backward(const LlamaModel& model, ParameterSet& grads,
   // Forward: residual[0] = embedding, residual[l + 1] = output of layer l.
   kernels::embedding_forward(res(0), tokens, model.params.embedding(), N, C, V);
   for (int64_t l = 0; l < L; ++l) {
-    const LayerStepArgs args =
-        training_args(model, acts(l), ws, B, T, rope, options.segment_ids, positions);
+    const LayerStepArgs args = training_args(model, acts(l), ws, B, T, rope, options);
     layer_forward(cfg, model.params.layer(l), acts(l), res(l), res(l + 1), args);
   }
   kernels::rmsnorm_forward(ws.xf, ws.rstd_f, res(L), model.params.final_norm(), N, C,
@@ -137,8 +142,7 @@ kernels::LossSum forward_backward(const LlamaModel& model, ParameterSet& grads,
                             ws.rstd_f, N, C);
   for (int64_t l = L - 1; l >= 0; --l) {
     const LayerWeights w = model.params.layer(l);
-    const LayerStepArgs args =
-        training_args(model, acts(l), ws, B, T, rope, options.segment_ids, positions);
+    const LayerStepArgs args = training_args(model, acts(l), ws, B, T, rope, options);
     if (options.recompute) layer_forward(cfg, w, acts(l), res(l), nullptr, args);
     layer_backward(cfg, w, grads.layer(l), acts(l), res(l), ws.dres, ws.scratch, ws.qkv, args);
   }
@@ -149,9 +153,18 @@ kernels::LossSum forward_backward(const LlamaModel& model, ParameterSet& grads,
 kernels::LossSum forward_loss(const LlamaModel& model, const int32_t* tokens,
                               const int32_t* targets, int64_t B, int64_t T, TrainWorkspace& ws,
                               float* per_token_losses, const int32_t* segment_ids) {
+  StepOptions options;
+  options.segment_ids = segment_ids;
+  return forward_loss(model, tokens, targets, B, T, options, ws, per_token_losses);
+}
+
+kernels::LossSum forward_loss(const LlamaModel& model, const int32_t* tokens,
+                              const int32_t* targets, int64_t B, int64_t T,
+                              const StepOptions& options, TrainWorkspace& ws,
+                              float* per_token_losses) {
   check_inputs(model, tokens, targets, B, T);
   LONGCTX_CHECK(targets != nullptr, "forward_loss: targets is null");
-  forward_only(model, tokens, B, T, ws, segment_ids);
+  forward_only(model, tokens, B, T, ws, options);
   const ModelConfig& cfg = model.config;
   return kernels::lm_head_cross_entropy_forward(per_token_losses, ws.xf, model.params.lm_head(),
                                                 targets, B * T, cfg.dim, cfg.vocab_size);
@@ -160,7 +173,7 @@ kernels::LossSum forward_loss(const LlamaModel& model, const int32_t* tokens,
 void forward_logits(const LlamaModel& model, const int32_t* tokens, int64_t B, int64_t T,
                     TrainWorkspace& ws, float* logits) {
   check_inputs(model, tokens, nullptr, B, T);
-  forward_only(model, tokens, B, T, ws, nullptr);
+  forward_only(model, tokens, B, T, ws, StepOptions{});
   const ModelConfig& cfg = model.config;
   kernels::lm_head_logits(logits, ws.xf, model.params.lm_head(), B * T, cfg.dim, cfg.vocab_size);
 }

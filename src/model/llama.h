@@ -13,6 +13,7 @@
 #include "kernels/cross_entropy.h"
 #include "model/config.h"
 #include "model/parameters.h"
+#include "model/sequence_attention.h"
 #include "model/workspace.h"
 
 namespace longctx::model {
@@ -50,6 +51,10 @@ struct StepOptions {
   // Every position id lies in [0, position_limit): the RoPE table covers that range and
   // length-dependent kinds (dynamic NTK) see this length. 0 = T.
   int64_t position_limit = 0;
+  // Null: causal attention over this call's T tokens. Context parallelism passes ring
+  // attention (the call's tokens are then one process's slice of longer sequences, with
+  // their absolute position_ids and a position_limit covering the whole sequence).
+  SequenceAttention* attention = nullptr;
 };
 
 // tokens, targets (B, T); targets == kernels::kIgnoreIndex (-1) contribute no loss.
@@ -65,6 +70,12 @@ kernels::LossSum forward_loss(const LlamaModel& model, const int32_t* tokens,
                               const int32_t* targets, int64_t B, int64_t T, TrainWorkspace& ws,
                               float* per_token_losses = nullptr,
                               const int32_t* segment_ids = nullptr);
+// The same with StepOptions' segment_ids, position_ids, position_limit and attention
+// (recompute and grad_normalizer do not apply).
+kernels::LossSum forward_loss(const LlamaModel& model, const int32_t* tokens,
+                              const int32_t* targets, int64_t B, int64_t T,
+                              const StepOptions& options, TrainWorkspace& ws,
+                              float* per_token_losses = nullptr);
 
 // Forward only, full logits (B*T, V) for every position (tests and small evals;
 // memory B*T*V floats).

@@ -83,8 +83,12 @@ void layer_forward(const ModelConfig& cfg, const LayerWeights& w, LayerActivatio
     kernels::rope_forward(k_new, k_new, *args.rope, k_pos, args.pos_offset, 1, args.T, Hkv,
                           kernels::RopeRole::kKey);
   }
-  kernels::attention_forward(a.att, a.lse, a.q, args.k_cache, args.v_cache,
-                             attention_shape(d, args), args.segment_ids);
+  if (args.attention)
+    args.attention->forward(a.att, a.lse, a.q, args.k_cache, args.v_cache, attention_shape(d, args),
+                            args.segment_ids);
+  else
+    kernels::attention_forward(a.att, a.lse, a.q, args.k_cache, args.v_cache,
+                               attention_shape(d, args), args.segment_ids);
   // x_mid = x_in + att @ wo^T
   std::memcpy(a.x_mid, x_in, static_cast<size_t>(d.N * d.C) * sizeof(float));
   kernels::matmul_forward(a.x_mid, a.att, w.wo, d.N, d.QD, d.C, /*accumulate=*/true);
@@ -113,8 +117,12 @@ void layer_backward(const ModelConfig& cfg, const LayerWeights& w, const LayerWe
                             /*accumulate=*/true);
   // Attention block: x_mid = x_in + attention(rope(q), rope(k), v) @ wo^T.
   kernels::matmul_backward(s.datt, g.wo, dres, a.att, w.wo, d.N, d.QD, d.C);
-  kernels::attention_backward(s.dq, s.dk, s.dv, s.datt, a.att, a.lse, a.q, args.k_cache,
-                              args.v_cache, attention_shape(d, args), args.segment_ids);
+  if (args.attention)
+    args.attention->backward(s.dq, s.dk, s.dv, s.datt, a.att, a.lse, a.q, args.k_cache,
+                             args.v_cache, attention_shape(d, args), args.segment_ids);
+  else
+    kernels::attention_backward(s.dq, s.dk, s.dv, s.datt, a.att, a.lse, a.q, args.k_cache,
+                                args.v_cache, attention_shape(d, args), args.segment_ids);
   kernels::rope_backward(s.dq, s.dq, *args.rope, args.positions, args.pos_offset, args.B, args.T,
                          H, kernels::RopeRole::kQuery);
   kernels::rope_backward(s.dk, s.dk, *args.rope, args.positions, args.pos_offset, args.B, args.T,

@@ -6,6 +6,7 @@
 #include "kernels/rope_apply.h"
 #include "model/config.h"
 #include "model/parameters.h"
+#include "model/sequence_attention.h"
 #include "model/workspace.h"
 
 namespace longctx::model {
@@ -24,6 +25,7 @@ struct LayerStepArgs {
   const int32_t* segment_ids = nullptr;      // (B, kv_capacity) or null
   const int32_t* positions = nullptr;        // (B, T) RoPE positions, or null (pos_offset + t)
   float* qkv = nullptr;                      // (B*T, H*D + 2*Hkv*D) scratch
+  SequenceAttention* attention = nullptr;    // null: the causal kernels over these rows
 };
 
 // x_in (N, C) -> x_out (N, C), N = B*T, saving what the backward needs in `a`

@@ -91,6 +91,8 @@ std::vector<ConfigEntry> config_entries(const TrainConfig& c) {
   boolean("recompute", c.recompute, R::kControl);  // bit-identical either way
   integer("seed", static_cast<int64_t>(c.seed));
   integer("threads", c.threads, R::kExactness);
+  // The same global batch either way; the sums change order (within float rounding).
+  integer("context-parallel", c.context_parallel, R::kExactness);
   integer("eval-every", c.eval_every, R::kExactness);  // evaluation points of the curve
   integer("eval-batches", c.eval_batches, R::kExactness);
   str("out", c.out, R::kControl);
@@ -194,6 +196,13 @@ void resolve_config(TrainConfig& c, int resolved_threads) {
   LONGCTX_CHECK(c.pose_chunks >= 1 && c.pose_chunks <= c.seq,
                 "--pose-chunks: must be in [1, --seq]");
   LONGCTX_CHECK(c.peak_gflops >= 0, "--peak-gflops: must be >= 0");
+  LONGCTX_CHECK(c.context_parallel >= 1, "--context-parallel: must be >= 1, got %d",
+                c.context_parallel);
+  LONGCTX_CHECK(
+      c.context_parallel == 1 || c.seq % (2 * static_cast<int64_t>(c.context_parallel)) == 0,
+      "--seq: %lld is not a multiple of 2 x --context-parallel = %d (each sequence is "
+      "cut into that many equal chunks)",
+      static_cast<long long>(c.seq), 2 * c.context_parallel);
   if (c.threads <= 0) c.threads = resolved_threads;
   LONGCTX_CHECK(c.command == RunCommand::kTrain || !c.from.empty(), "--from: extend needs a model");
   LONGCTX_CHECK(c.command == RunCommand::kTrain || !c.rope.empty(),

@@ -43,7 +43,8 @@ struct TrainConfig {
   bool decay_embeddings = true;
   bool recompute = false;
   uint64_t seed = 1234;
-  int threads = 0;  // 0 = all cores (resolved before writing)
+  int threads = 0;           // 0 = all cores (resolved before writing)
+  int context_parallel = 1;  // K: MPI ranks sharing each sequence (ring attention)
   // Run control.
   std::string out;
   int64_t save_every = 100;

@@ -15,6 +15,7 @@
 #include "rope/rope_gguf.h"
 #include "rope/rope_spec.h"
 #include "train/batch_feed.h"
+#include "train/context_parallel.h"
 #include "train/distributed.h"
 #include "train/flops.h"
 #include "train/metrics.h"
@@ -98,11 +99,15 @@ TrainResult run_training(TrainConfig config) {
       config.clip};
   adam_options.validate();
   const int K = comm.size();
+  // D data groups of config.context_parallel ranks each (context_parallel.h).
+  ContextParallel cp(comm, config.context_parallel, config.seq);
+  const ParallelLayout& layout = cp.layout();
   const int64_t streams = config.batch_tokens / (config.seq * config.micro_batch);
-  LONGCTX_CHECK(streams % K == 0,
+  LONGCTX_CHECK(streams % layout.data == 0,
                 "--batch-tokens: %lld micro-batches per step (of --seq x --micro-batch tokens) do "
-                "not divide over %d MPI ranks",
-                static_cast<long long>(streams), K);
+                "not divide over %d data-parallel group(s) (%d MPI ranks / --context-parallel %d)",
+                static_cast<long long>(streams), layout.data, K, layout.context);
+  const int64_t local_seq = config.seq / layout.context;
   const std::vector<DataSource> sources = resolve_sources(config.data);
   ProgressDisplay progress(comm.is_root());
 
@@ -152,15 +157,22 @@ TrainResult run_training(TrainConfig config) {
     checkpoint.reset();
   }
   const io::Tokenizer* tokenizer = run.tokenizer ? &*run.tokenizer : nullptr;
-  progress.line(strformat("longctx %s: %s, %s, %lld parameters, %d rank(s) x %d thread(s); %s",
-                          run_command_name(config.command), run.origin.c_str(),
-                          rope::format_rope_spec(model.config.rope).c_str(),
-                          static_cast<long long>(model.params.size()), K, config.threads,
-                          plan.resume ? "resuming" : "starting"));
+  progress.line(strformat(
+      "longctx %s: %s, %s, %lld parameters, %d rank(s) x %d thread(s)%s; %s",
+      run_command_name(config.command), run.origin.c_str(),
+      rope::format_rope_spec(model.config.rope).c_str(),
+      static_cast<long long>(model.params.size()), K, config.threads,
+      cp.active()
+          ? strformat(
+                " (%d data group(s) x %d context ranks, %lld tokens of each sequence per rank)",
+                layout.data, layout.context, static_cast<long long>(local_seq))
+                .c_str()
+          : "",
+      plan.resume ? "resuming" : "starting"));
 
-  // Data: this rank's streams, prefetched.
+  // Data: this rank's streams (its data group's; the ranks of a group read the same), prefetched.
   std::vector<int64_t> my_streams;
-  for (int64_t j = comm.rank(); j < streams; j += K) my_streams.push_back(j);
+  for (int64_t j = layout.data_rank; j < streams; j += layout.data) my_streams.push_back(j);
   BatchFeed feed(sources, feed_options(config, streams, tokenizer), my_streams, data_states);
   ValidationSet validation(sources, config, comm);
 
@@ -207,7 +219,7 @@ TrainResult run_training(TrainConfig config) {
         strformat("step %lld: checkpoint %s", static_cast<long long>(at_step), dir.c_str()));
   };
   auto evaluate = [&](int64_t at_step) {
-    const double v = validation.loss(model, ws, config);
+    const double v = validation.loss(model, ws, config, cp);
     if (comm.is_root() && v >= 0)
       progress.line(
           strformat("step %lld: validation loss %.4f", static_cast<long long>(at_step), v));
@@ -236,21 +248,25 @@ TrainResult run_training(TrainConfig config) {
     }
     Timer step_timer;
     const double cpu_before = process_cpu_seconds();
-    std::vector<MicroBatch> batches;
+    // This rank's rows of each micro-batch (all of them without context parallelism).
+    std::vector<LocalBatch> batches(my_streams.size());
     double sums[2] = {0, 0};  // valid targets, loss sum
-    for (size_t i = 0; i < my_streams.size(); ++i) {
-      batches.push_back(feed.take());
-      sums[0] += static_cast<double>(batches.back().n_valid);
+    for (LocalBatch& local : batches) {
+      const MicroBatch mb = feed.take();
+      cp.slice(local, mb.tokens.data(), mb.targets.data(),
+               mb.segment_ids.empty() ? nullptr : mb.segment_ids.data(),
+               mb.position_ids.empty() ? nullptr : mb.position_ids.data(), config.micro_batch);
+      sums[0] += static_cast<double>(local.n_valid);
     }
     comm.allreduce_sum(sums, 1);
     step_options.grad_normalizer = static_cast<int64_t>(sums[0]);
     grads.zero();
-    for (const MicroBatch& mb : batches) {
-      step_options.segment_ids = mb.segment_ids.empty() ? nullptr : mb.segment_ids.data();
-      step_options.position_ids = mb.position_ids.empty() ? nullptr : mb.position_ids.data();
+    const RingStats ring_before = cp.ring() ? cp.ring()->stats() : RingStats{};
+    for (const LocalBatch& local : batches) {
+      cp.bind(local, step_options);
       const kernels::LossSum ls =
-          model::forward_backward(model, grads, mb.tokens.data(), mb.targets.data(),
-                                  config.micro_batch, config.seq, step_options, ws);
+          model::forward_backward(model, grads, local.tokens.data(), local.targets.data(),
+                                  config.micro_batch, local_seq, step_options, ws);
       sums[1] += ls.loss_sum;
     }
     comm.allreduce_sum(grads.data(), static_cast<int64_t>(grads.size()));
@@ -289,6 +305,20 @@ TrainResult run_training(TrainConfig config) {
                  {"mfu_vs_fma_peak", flops_per_token * tok_s / (peaks.fma_gflops * 1e9)},
                  {"peak_rss_bytes", peak_rss_bytes()},
                  {"elapsed_s", elapsed_before + run_timer.seconds()}};
+    if (K > 1) {  // the largest peak of any rank; the CPU time of all ranks together
+      int64_t peak = static_cast<int64_t>(peak_rss_bytes());
+      comm.allreduce_max(&peak, 1);
+      line["peak_rss_max_bytes"] = peak;
+      double cpu_all = cpu_seconds;
+      comm.allreduce_sum(&cpu_all, 1);
+      line["step_cpu_s_all_ranks"] = cpu_all;
+    }
+    if (cp.ring()) {  // rank 0's ring: time its main thread waited for transfers, bytes sent
+      const RingStats& now = cp.ring()->stats();
+      line["ring_wait_s"] = now.wait_s - ring_before.wait_s;
+      line["ring_attention_s"] = now.compute_s - ring_before.compute_s;
+      line["ring_bytes_sent"] = now.bytes_sent - ring_before.bytes_sent;
+    }
     const bool last = step == config.steps;
     if (validation.available() &&
         ((config.eval_every > 0 && step % config.eval_every == 0) || last)) {

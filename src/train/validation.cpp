@@ -27,15 +27,20 @@ ValidationSet::ValidationSet(const std::vector<DataSource>& sources, const Train
 }
 
 double ValidationSet::loss(const model::LlamaModel& model, model::TrainWorkspace& ws,
-                           const TrainConfig& c) {
+                           const TrainConfig& c, ContextParallel& cp) {
   if (!available()) return -1;
   const int64_t B = c.micro_batch, T = c.seq;
+  const ParallelLayout& layout = cp.layout();
   double sums[2] = {0, 0};  // loss sum, valid targets
-  for (int64_t i = comm_.rank(); i < batches_; i += comm_.size()) {
+  LocalBatch local;
+  model::StepOptions options;
+  for (int64_t i = layout.data_rank; i < batches_; i += layout.data) {
     const size_t at = static_cast<size_t>(i * B * T);
-    const kernels::LossSum ls =
-        model::forward_loss(model, tokens_.data() + at, targets_.data() + at, B, T, ws, nullptr,
-                            c.document_mask ? segment_ids_.data() + at : nullptr);
+    cp.slice(local, tokens_.data() + at, targets_.data() + at,
+             c.document_mask ? segment_ids_.data() + at : nullptr, nullptr, B);
+    cp.bind(local, options);
+    const kernels::LossSum ls = model::forward_loss(
+        model, local.tokens.data(), local.targets.data(), B, T / layout.context, options, ws);
     sums[0] += ls.loss_sum;
     sums[1] += static_cast<double>(ls.n_valid);
   }
