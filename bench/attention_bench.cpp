@@ -101,7 +101,8 @@ int64_t target_by_name(const std::string& name) {
   std::string known;
   for (int64_t t : longctx::kernels::simd_runnable_targets()) {
     if (longctx::kernels::simd_target_name(t) == name) return t;
-    known += " " + longctx::kernels::simd_target_name(t);
+    known += ' ';  // two appends: `" " + string` trips GCC 12's -Wrestrict false alarm
+    known += longctx::kernels::simd_target_name(t);
   }
   LONGCTX_CHECK(false, "attention_bench: --target %s is not runnable here (runnable:%s)",
                 name.c_str(), known.c_str());
