@@ -3,8 +3,10 @@
 # (Debian packages, including the corpus text packages), builds longctx, then:
 #   1. builds the default corpus from Debian text packages (documents, tokenizer, shards);
 #   2. runs the position-encoding analysis of the paper (decay, granularity, spiral);
-#   3. trains a tiny model from scratch on the corpus and extends it to 8x its length with
-#      RoPE ABF (experiments/tiny_default/run.sh; about 10 minutes on 2 cores).
+#   3. trains a tiny model from scratch on the corpus, extends it to 8x its length with RoPE
+#      ABF and with PI, evaluates perplexity against length (the base model also under the
+#      training-free scalings PI, NTK, YaRN) and passkey retrieval, and writes one HTML
+#      report (experiments/tiny_default/run.sh).
 # Everything lands in runs/default/ (override with LONGCTX_RUN_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +37,10 @@ else
   echo "== 2. position-encoding analysis: not built yet in this version (longctx rope is missing)"
 fi
 if has_command train; then
-  echo "== 3. tiny model: pretraining at T=512, then extend to T=4096 with ABF -> $run_dir/tiny"
+  echo "== 3. tiny model: pretraining at T=512, extension to T=4096 with ABF and PI, evaluation, report -> $run_dir/tiny"
   BUILD_DIR=build/release experiments/tiny_default/run.sh "$run_dir/corpus" "$run_dir/tiny"
 fi
 echo "== done: results in $run_dir"
+if [ -f "$run_dir/tiny/report.html" ]; then
+  echo "== report: $run_dir/tiny/report.html (open it in a browser)"
+fi
