@@ -258,6 +258,7 @@ TrainResult run_training(TrainConfig config) {
                mb.position_ids.empty() ? nullptr : mb.position_ids.data(), config.micro_batch);
       sums[0] += static_cast<double>(local.n_valid);
     }
+    const double data_s = step_timer.seconds();  // waiting for the prefetch thread + slicing
     comm.allreduce_sum(sums, 1);
     step_options.grad_normalizer = static_cast<int64_t>(sums[0]);
     grads.zero();
@@ -269,6 +270,7 @@ TrainResult run_training(TrainConfig config) {
                                   config.micro_batch, local_seq, step_options, ws);
       sums[1] += ls.loss_sum;
     }
+    const double forward_backward_s = step_timer.seconds() - data_s;
     comm.allreduce_sum(grads.data(), static_cast<int64_t>(grads.size()));
     double loss_sum = sums[1];
     comm.allreduce_sum(&loss_sum, 1);
@@ -299,6 +301,9 @@ TrainResult run_training(TrainConfig config) {
                  {"clip_scale", stats.clip_scale},
                  {"tokens", tokens_seen},
                  {"step_s", seconds},
+                 {"data_s", data_s},
+                 {"forward_backward_s", forward_backward_s},
+                 {"update_s", seconds - data_s - forward_backward_s},
                  {"step_cpu_s", cpu_seconds},
                  {"tokens_per_s", tok_s},
                  {"mfu", flops_per_token * tok_s / (peak_gflops * 1e9)},
