@@ -51,6 +51,28 @@ TaskSequenceMaker::TaskSequenceMaker(std::vector<TaskKind> kinds, const io::Toke
   }
 }
 
+// Real documents do not all serve: a first sentence longer than the prompt (a licence
+// header, a table) or none at all. Such a document is passed over for the next one drawn
+// from the same seed, so one odd document never stops a training run; only a shard where
+// none of kFirstSentenceTries documents serves is an error.
+data::TaskExample TaskSequenceMaker::first_sentence_example(uint64_t seed) const {
+  constexpr int kFirstSentenceTries = 64;
+  std::string last_reason;
+  for (int attempt = 0; attempt < kFirstSentenceTries; ++attempt) {
+    const uint64_t draw = mix64(seed + 1 + static_cast<uint64_t>(attempt) * 0x9e3779b97f4a7c15ull);
+    const int64_t doc = long_documents_[draw % long_documents_.size()];
+    const std::string text = tokenizer_.decode(documents_->document(doc));
+    try {
+      return data::make_first_sentence(tokenizer_, text, {prompt_tokens_, seed});
+    } catch (const Error& e) {
+      last_reason = e.what();
+    }
+  }
+  throw_error("--tasks first_sentence: none of %d documents drawn can make a %lld-token prompt "
+              "(last: %s)",
+              kFirstSentenceTries, static_cast<long long>(prompt_tokens_), last_reason.c_str());
+}
+
 void TaskSequenceMaker::make(data::Sequence& out, uint64_t seed) const {
   const int64_t T = options_.seq_len;
   const TaskKind kind = kinds_[mix64(seed) % kinds_.size()];
@@ -58,9 +80,7 @@ void TaskSequenceMaker::make(data::Sequence& out, uint64_t seed) const {
   if (kind == TaskKind::kPasskey) {
     ex = data::make_passkey(tokenizer_, {prompt_tokens_, -1.0, seed});
   } else {
-    const int64_t doc = long_documents_[mix64(seed + 1) % long_documents_.size()];
-    const std::string text = tokenizer_.decode(documents_->document(doc));
-    ex = data::make_first_sentence(tokenizer_, text, {prompt_tokens_, seed});
+    ex = first_sentence_example(seed);
   }
   std::vector<int32_t> stream = tokenizer_.encode(ex.prompt, /*add_bos=*/true);
   const std::vector<int32_t> answer = tokenizer_.encode(" " + ex.answer);

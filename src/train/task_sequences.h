@@ -10,6 +10,7 @@
 
 #include "data/indexed_dataset.h"
 #include "data/sampler.h"
+#include "data/tasks.h"
 #include "io/tokenizer.h"
 
 namespace longctx::train {
@@ -35,6 +36,8 @@ class TaskSequenceMaker {
   int64_t prompt_tokens() const { return prompt_tokens_; }
 
  private:
+  data::TaskExample first_sentence_example(uint64_t seed) const;
+
   std::vector<TaskKind> kinds_;
   const io::Tokenizer& tokenizer_;
   TaskSequenceOptions options_;

@@ -59,6 +59,46 @@ TEST(TaskSequences, PromptAnswerEosThenPadding) {
 }
 
 // In a data stream, --task-share of the sequences are synthetic tasks (drawn per sequence).
+// A document whose first sentence does not fit the prompt (or that has none) is passed over
+// for another; a shard where no document serves is an error naming the flag.
+TEST(TaskSequences, FirstSentenceSkipsDocumentsThatCannotServe) {
+  const io::Tokenizer& tok = data::testing::test_tokenizer();
+  const auto dir = testing::temp_dir("tasks_skip");
+  std::string run_on;  // one "sentence" of ~6000 bytes: longer than any 256-token prompt
+  for (int w = 0; w < 1200; ++w) run_on += (w % 2 ? "cat " : "dog ");
+  {
+    data::IndexedDatasetWriter w((dir / "mixed").string(), data::TokenDType::kUInt16);
+    w.add_document(tok.encode(run_on + "end. " + data::testing::synthetic_text(5, 4000)));
+    w.add_document(tok.encode(data::testing::synthetic_text(91, 8000)));
+    w.add_document(tok.encode(run_on + run_on));  // no sentence end at all
+    w.finish();
+  }
+  const int64_t T = 256;
+  const TaskSequenceMaker maker(parse_task_kinds("first_sentence"), tok, (dir / "mixed").string(),
+                                {T, tok.eos_id(), 0});
+  for (uint64_t seed = 0; seed < 16; ++seed) {
+    data::Sequence s;
+    ASSERT_NO_THROW(maker.make(s, seed)) << "seed " << seed;
+    const std::string text = tok.decode(s.inputs);
+    EXPECT_NE(text.find("What is the first sentence"), std::string::npos);
+    EXPECT_EQ(text.find("dog cat dog cat dog cat"), std::string::npos) << "seed " << seed;
+  }
+  {
+    data::IndexedDatasetWriter w((dir / "bad").string(), data::TokenDType::kUInt16);
+    w.add_document(tok.encode(run_on + run_on));
+    w.finish();
+  }
+  const TaskSequenceMaker bad(parse_task_kinds("first_sentence"), tok, (dir / "bad").string(),
+                              {T, tok.eos_id(), 0});
+  data::Sequence s;
+  try {
+    bad.make(s, 3);
+    ADD_FAILURE() << "a shard without a usable first sentence must be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--tasks first_sentence"), std::string::npos) << e.what();
+  }
+}
+
 TEST(TaskSequences, StreamMixesTasksAtTheirShare) {
   const io::Tokenizer& tok = data::testing::test_tokenizer();
   const auto dir = testing::temp_dir("task-stream");
