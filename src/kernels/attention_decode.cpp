@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -34,21 +35,47 @@ struct Item {
   int64_t task, lo, hi;
 };
 
-float dot(const float* a, const float* b, int64_t n) {
+// Element access to rows read in place: f32 (also tiles converted to f32) and bf16, whose
+// lanes are widened in registers (no converted copy: half the bytes read from memory).
+struct F32Rows {
+  static constexpr int64_t kBytes = 4;
+  template <class DF>
+  static HWY_INLINE hn::Vec<DF> load(DF df, const uint8_t* row, int64_t i) {
+    return hn::LoadU(df, reinterpret_cast<const float*>(row) + i);
+  }
+  static HWY_INLINE float get(const uint8_t* row, int64_t i) { return reinterpret_cast<const float*>(row)[i]; }
+};
+struct BF16Rows {
+  static constexpr int64_t kBytes = 2;
+  template <class DF>
+  static HWY_INLINE hn::Vec<DF> load(DF df, const uint8_t* row, int64_t i) {
+    return store::load_bf16(df, row + 2 * i);
+  }
+  static HWY_INLINE float get(const uint8_t* row, int64_t i) {
+    const uint32_t bits = static_cast<uint32_t>(row[2 * i] | (row[2 * i + 1] << 8)) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+};
+
+// q (n) . k (n elements of a row)
+template <class KR>
+float dot(const float* q, const uint8_t* k, int64_t n) {
   const hn::ScalableTag<float> df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
   int64_t i = 0;
   for (; i + 2 * L <= n; i += 2 * L) {
-    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
-    acc1 = hn::MulAdd(hn::LoadU(df, a + i + L), hn::LoadU(df, b + i + L), acc1);
+    acc0 = hn::MulAdd(hn::LoadU(df, q + i), KR::load(df, k, i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(df, q + i + L), KR::load(df, k, i + L), acc1);
   }
   if (i + L <= n) {
-    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
+    acc0 = hn::MulAdd(hn::LoadU(df, q + i), KR::load(df, k, i), acc0);
     i += L;
   }
   float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
-  for (; i < n; ++i) s += a[i] * b[i];
+  for (; i < n; ++i) s += q[i] * KR::get(k, i);
   return s;
 }
 
@@ -69,9 +96,11 @@ float exp_shift(float* s, int64_t n, float m) {
   return sum;
 }
 
-// a (D) = a * c + sum_t p[t] * v[t * stride + (0..D)], t < n. The accumulator stays in
-// registers over the n rows (up to 4 vectors at a time): no store-to-load chain per row.
-void weighted_sum(float* a, float c, const float* p, const float* v, int64_t stride, int64_t n,
+// a (D) = a * c + sum_t p[t] * v_t (D elements at v + t * stride bytes), t < n. The
+// accumulator stays in registers over the n rows (up to 4 vectors at a time): no
+// store-to-load chain per row.
+template <class VR>
+void weighted_sum(float* a, float c, const float* p, const uint8_t* v, int64_t stride, int64_t n,
                   int64_t D) {
   const hn::ScalableTag<float> df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
@@ -81,12 +110,12 @@ void weighted_sum(float* a, float c, const float* p, const float* v, int64_t str
     auto a0 = hn::Mul(hn::LoadU(df, a + d), vc), a1 = hn::Mul(hn::LoadU(df, a + d + L), vc);
     auto a2 = hn::Mul(hn::LoadU(df, a + d + 2 * L), vc), a3 = hn::Mul(hn::LoadU(df, a + d + 3 * L), vc);
     for (int64_t t = 0; t < n; ++t) {
-      const float* vr = v + t * stride + d;
+      const uint8_t* vr = v + t * stride;
       const auto w = hn::Set(df, p[t]);
-      a0 = hn::MulAdd(w, hn::LoadU(df, vr), a0);
-      a1 = hn::MulAdd(w, hn::LoadU(df, vr + L), a1);
-      a2 = hn::MulAdd(w, hn::LoadU(df, vr + 2 * L), a2);
-      a3 = hn::MulAdd(w, hn::LoadU(df, vr + 3 * L), a3);
+      a0 = hn::MulAdd(w, VR::load(df, vr, d), a0);
+      a1 = hn::MulAdd(w, VR::load(df, vr, d + L), a1);
+      a2 = hn::MulAdd(w, VR::load(df, vr, d + 2 * L), a2);
+      a3 = hn::MulAdd(w, VR::load(df, vr, d + 3 * L), a3);
     }
     hn::StoreU(a0, df, a + d);
     hn::StoreU(a1, df, a + d + L);
@@ -95,12 +124,12 @@ void weighted_sum(float* a, float c, const float* p, const float* v, int64_t str
   }
   for (; d + L <= D; d += L) {
     auto a0 = hn::Mul(hn::LoadU(df, a + d), vc);
-    for (int64_t t = 0; t < n; ++t) a0 = hn::MulAdd(hn::Set(df, p[t]), hn::LoadU(df, v + t * stride + d), a0);
+    for (int64_t t = 0; t < n; ++t) a0 = hn::MulAdd(hn::Set(df, p[t]), VR::load(df, v + t * stride, d), a0);
     hn::StoreU(a0, df, a + d);
   }
   for (; d < D; ++d) {
     float s = a[d] * c;
-    for (int64_t t = 0; t < n; ++t) s += p[t] * v[t * stride + d];
+    for (int64_t t = 0; t < n; ++t) s += p[t] * VR::get(v + t * stride, d);
     a[d] = s;
   }
 }
@@ -110,7 +139,7 @@ void prefetch_rows(const uint8_t* p, int64_t bytes) {
   for (int64_t b = 0; b < bytes; b += 64) hwy::Prefetch(p + b);
 }
 
-// Per-thread scratch: a tile of keys and of values converted to f32 (non-f32 caches) and the
+// Per-thread scratch: a tile of keys and of values converted to f32 (Q8_0 caches) and the
 // scores of one query vector against a tile.
 struct Scratch {
   std::vector<float> kt, vt;  // (kTile, Hkv * D)
@@ -119,6 +148,8 @@ struct Scratch {
 
 // Runs one item: the T_q * H query vectors against rows [lo, hi). m, l (T_q * H) and
 // acc (T_q * H, D) receive the unnormalised online-softmax state, indexed (row, head).
+// KR/VR: how keys/values are read (f32 and bf16 in place, Q8_0 through f32 tiles).
+template <class KR, class VR>
 void run_item(const DecodeAttentionTask& task, const DecodeAttentionShape& s, int64_t lo,
               int64_t hi, float* m, float* l, float* acc, Scratch& w) {
   const int64_t D = s.head_dim, H = s.n_heads, Hkv = s.n_kv_heads, rep = H / Hkv, KD = Hkv * D;
@@ -129,22 +160,22 @@ void run_item(const DecodeAttentionTask& task, const DecodeAttentionShape& s, in
   std::fill(m, m + Q, -std::numeric_limits<float>::infinity());
   std::fill(l, l + Q, 0.0f);
   std::fill(acc, acc + Q * D, 0.0f);
-  // f32 rows are read in place (row stride ks/vs floats); other types are converted per tile.
-  const bool k_f32 = task.k.type == StorageType::kF32, v_f32 = task.v.type == StorageType::kF32;
-  const int64_t ks = k_f32 ? static_cast<int64_t>(task.k.row_bytes / 4) : KD;
-  const int64_t vs = v_f32 ? static_cast<int64_t>(task.v.row_bytes / 4) : KD;
+  const bool k_tile = task.k.type == StorageType::kQ8_0, v_tile = task.v.type == StorageType::kQ8_0;
+  // Byte strides between the rows read: the cache's, or the f32 tile's.
+  const int64_t ks = k_tile ? KD * 4 : static_cast<int64_t>(task.k.row_bytes);
+  const int64_t vs = v_tile ? KD * 4 : static_cast<int64_t>(task.v.row_bytes);
   float* scores = w.scores.data();
   for (int64_t t0 = lo; t0 < hi; t0 += kTile) {
     const int64_t n = std::min(hi, t0 + kTile) - t0;
-    const float* K = k_f32 ? reinterpret_cast<const float*>(kb + t0 * task.k.row_bytes) : w.kt.data();
-    const float* V = v_f32 ? reinterpret_cast<const float*>(vb + t0 * task.v.row_bytes) : w.vt.data();
-    // Every tile is seen by the last query row (t0 < hi <= T_kv), so both are always needed.
+    const uint8_t* K = k_tile ? reinterpret_cast<const uint8_t*>(w.kt.data()) : kb + t0 * task.k.row_bytes;
+    const uint8_t* V = v_tile ? reinterpret_cast<const uint8_t*>(w.vt.data()) : vb + t0 * task.v.row_bytes;
     prefetch_rows(kb + (t0 + n) * task.k.row_bytes, std::min(kTile, hi - t0 - n) * task.k.row_bytes);
     prefetch_rows(vb + (t0 + n) * task.v.row_bytes, std::min(kTile, hi - t0 - n) * task.v.row_bytes);
-    if (!k_f32)
+    // Every tile is seen by the last query row (t0 < hi <= T_kv), so both are always needed.
+    if (k_tile)
       for (int64_t t = 0; t < n; ++t)
         store::dequantize_row(w.kt.data() + t * KD, task.k.type, kb + (t0 + t) * task.k.row_bytes, KD);
-    if (!v_f32)
+    if (v_tile)
       for (int64_t t = 0; t < n; ++t)
         store::dequantize_row(w.vt.data() + t * KD, task.v.type, vb + (t0 + t) * task.v.row_bytes, KD);
     for (int64_t i = 0; i < task.T_q; ++i) {
@@ -154,20 +185,33 @@ void run_item(const DecodeAttentionTask& task, const DecodeAttentionShape& s, in
       for (int64_t h = 0; h < H; ++h) {
         const int64_t qi = i * H + h, g = h / rep;
         const float* qv = task.q + qi * D;
-        const float* Kg = K + g * D;
+        const uint8_t* Kg = K + g * D * KR::kBytes;
         float tmax = -std::numeric_limits<float>::infinity();
         for (int64_t t = 0; t < valid; ++t) {
-          scores[t] = dot(qv, Kg + t * ks, D) * scale;
+          scores[t] = dot<KR>(qv, Kg + t * ks, D) * scale;
           tmax = std::max(tmax, scores[t]);
         }
         const float m_new = std::max(m[qi], tmax);
         const float corr = std::exp(m[qi] - m_new);  // 0 on the first tile (m = -inf)
         l[qi] = l[qi] * corr + exp_shift(scores, valid, m_new);
-        weighted_sum(acc + qi * D, corr, scores, V + g * D, vs, valid, D);
+        weighted_sum<VR>(acc + qi * D, corr, scores, V + g * D * VR::kBytes, vs, valid, D);
         m[qi] = m_new;
       }
     }
   }
+}
+
+template <class KR>
+void run_item_k(const DecodeAttentionTask& task, const DecodeAttentionShape& s, int64_t lo,
+                int64_t hi, float* m, float* l, float* acc, Scratch& w) {
+  if (task.v.type == StorageType::kBF16) return run_item<KR, BF16Rows>(task, s, lo, hi, m, l, acc, w);
+  run_item<KR, F32Rows>(task, s, lo, hi, m, l, acc, w);
+}
+
+void run_item_typed(const DecodeAttentionTask& task, const DecodeAttentionShape& s, int64_t lo,
+                    int64_t hi, float* m, float* l, float* acc, Scratch& w) {
+  if (task.k.type == StorageType::kBF16) return run_item_k<BF16Rows>(task, s, lo, hi, m, l, acc, w);
+  run_item_k<F32Rows>(task, s, lo, hi, m, l, acc, w);
 }
 
 }  // namespace
@@ -217,7 +261,7 @@ void attention_decode_target(const DecodeAttentionTask* tasks, int64_t n_tasks,
     for (int64_t i = 0; i < n_items; ++i) {
       const Item& item = it[i];
       float* p = part + i * per_item;
-      run_item(tasks[item.task], s, item.lo, item.hi, p, p + max_q, p + 2 * max_q, w);
+      run_item_typed(tasks[item.task], s, item.lo, item.hi, p, p + max_q, p + 2 * max_q, w);
     }
   }
   // Merge the parts of every task and normalise (H * T_q * D per part: cheap, one thread).
@@ -235,7 +279,7 @@ void attention_decode_target(const DecodeAttentionTask* tasks, int64_t n_tasks,
         if (p[qi] == -std::numeric_limits<float>::infinity()) continue;
         const float wgt = std::exp(p[qi] - M);
         L += wgt * p[max_q + qi];
-        weighted_sum(out, 1.0f, &wgt, p + 2 * max_q + qi * D, 0, 1, D);
+        weighted_sum<F32Rows>(out, 1.0f, &wgt, reinterpret_cast<const uint8_t*>(p + 2 * max_q + qi * D), 0, 1, D);
       }
       const float inv = L > 0.0f ? 1.0f / L : 0.0f;
       for (int64_t d = 0; d < D; ++d) out[d] *= inv;
