@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #define HWY_TARGET_INCLUDE "kernels/attention_decode.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include <hwy/cache_control.h>
 #include <hwy/contrib/math/math-inl.h>
 
 #include "kernels/storage_type-inl.h"
@@ -24,33 +26,57 @@ namespace longctx::kernels::HWY_NAMESPACE {
 namespace {
 
 namespace hn = hwy::HWY_NAMESPACE;
-constexpr int64_t kTile = 32;  // key/value rows converted at a time
+constexpr int64_t kTile = 32;           // key/value rows taken at a time (all kv heads)
+constexpr int64_t kMinSplitRows = 256;  // a cache is split over threads in parts of at least this
 
-// One work item: kv head g of task `task`, key rows [lo, hi).
+// One work item: key rows [lo, hi) of task `task`, every kv head (whole rows are read, so
+// each thread streams contiguous memory and reads every row once).
 struct Item {
-  int64_t task, g, lo, hi, split;
+  int64_t task, lo, hi;
 };
 
-float dot(const float* a, const float* b, int64_t n) {
-  const hn::ScalableTag<float> df;
-  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
-  auto acc = hn::Zero(df);
-  int64_t i = 0;
-  for (; i + L <= n; i += L) acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
-  float s = hn::GetLane(hn::SumOfLanes(df, acc));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
+// Element access to rows read in place: f32 (also tiles converted to f32) and bf16, whose
+// lanes are widened in registers (no converted copy: half the bytes read from memory).
+struct F32Rows {
+  static constexpr int64_t kBytes = 4;
+  template <class DF>
+  static HWY_INLINE hn::Vec<DF> load(DF df, const uint8_t* row, int64_t i) {
+    return hn::LoadU(df, reinterpret_cast<const float*>(row) + i);
+  }
+  static HWY_INLINE float get(const uint8_t* row, int64_t i) { return reinterpret_cast<const float*>(row)[i]; }
+};
+struct BF16Rows {
+  static constexpr int64_t kBytes = 2;
+  template <class DF>
+  static HWY_INLINE hn::Vec<DF> load(DF df, const uint8_t* row, int64_t i) {
+    return store::load_bf16(df, row + 2 * i);
+  }
+  static HWY_INLINE float get(const uint8_t* row, int64_t i) {
+    const uint32_t bits = static_cast<uint32_t>(row[2 * i] | (row[2 * i + 1] << 8)) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+};
 
-// y (n) = y * c + p * x
-void scale_add(float* y, float c, float p, const float* x, int64_t n) {
+// q (n) . k (n elements of a row)
+template <class KR>
+float dot(const float* q, const uint8_t* k, int64_t n) {
   const hn::ScalableTag<float> df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
-  const auto vc = hn::Set(df, c), vp = hn::Set(df, p);
+  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
   int64_t i = 0;
-  for (; i + L <= n; i += L)
-    hn::StoreU(hn::MulAdd(vp, hn::LoadU(df, x + i), hn::Mul(vc, hn::LoadU(df, y + i))), df, y + i);
-  for (; i < n; ++i) y[i] = y[i] * c + p * x[i];
+  for (; i + 2 * L <= n; i += 2 * L) {
+    acc0 = hn::MulAdd(hn::LoadU(df, q + i), KR::load(df, k, i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(df, q + i + L), KR::load(df, k, i + L), acc1);
+  }
+  if (i + L <= n) {
+    acc0 = hn::MulAdd(hn::LoadU(df, q + i), KR::load(df, k, i), acc0);
+    i += L;
+  }
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) s += q[i] * KR::get(k, i);
+  return s;
 }
 
 // s (n) = exp(s - m); returns the sum.
@@ -70,136 +96,190 @@ float exp_shift(float* s, int64_t n, float m) {
   return sum;
 }
 
-// Runs one item: Q = n_rep * T_q query vectors against rows [lo, hi) of kv head g.
-// m, l (Q) and acc (Q, D) receive the unnormalised online-softmax state.
-void run_item(const DecodeAttentionTask& task, const DecodeAttentionShape& s, int64_t g,
-              int64_t lo, int64_t hi, float* m, float* l, float* acc, float* kt, float* vt,
-              float* scores) {
-  const int64_t D = s.head_dim, H = s.n_heads, rep = H / s.n_kv_heads, Q = rep * task.T_q;
+// a (D) = a * c + sum_t p[t] * v_t (D elements at v + t * stride bytes), t < n. The
+// accumulator stays in registers over the n rows (up to 4 vectors at a time): no
+// store-to-load chain per row.
+template <class VR>
+void weighted_sum(float* a, float c, const float* p, const uint8_t* v, int64_t stride, int64_t n,
+                  int64_t D) {
+  const hn::ScalableTag<float> df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const auto vc = hn::Set(df, c);
+  int64_t d = 0;
+  for (; d + 4 * L <= D; d += 4 * L) {
+    auto a0 = hn::Mul(hn::LoadU(df, a + d), vc), a1 = hn::Mul(hn::LoadU(df, a + d + L), vc);
+    auto a2 = hn::Mul(hn::LoadU(df, a + d + 2 * L), vc), a3 = hn::Mul(hn::LoadU(df, a + d + 3 * L), vc);
+    for (int64_t t = 0; t < n; ++t) {
+      const uint8_t* vr = v + t * stride;
+      const auto w = hn::Set(df, p[t]);
+      a0 = hn::MulAdd(w, VR::load(df, vr, d), a0);
+      a1 = hn::MulAdd(w, VR::load(df, vr, d + L), a1);
+      a2 = hn::MulAdd(w, VR::load(df, vr, d + 2 * L), a2);
+      a3 = hn::MulAdd(w, VR::load(df, vr, d + 3 * L), a3);
+    }
+    hn::StoreU(a0, df, a + d);
+    hn::StoreU(a1, df, a + d + L);
+    hn::StoreU(a2, df, a + d + 2 * L);
+    hn::StoreU(a3, df, a + d + 3 * L);
+  }
+  for (; d + L <= D; d += L) {
+    auto a0 = hn::Mul(hn::LoadU(df, a + d), vc);
+    for (int64_t t = 0; t < n; ++t) a0 = hn::MulAdd(hn::Set(df, p[t]), VR::load(df, v + t * stride, d), a0);
+    hn::StoreU(a0, df, a + d);
+  }
+  for (; d < D; ++d) {
+    float s = a[d] * c;
+    for (int64_t t = 0; t < n; ++t) s += p[t] * VR::get(v + t * stride, d);
+    a[d] = s;
+  }
+}
+
+// Asks for the next tile's rows while this one is computed (bytes <= 0: nothing).
+void prefetch_rows(const uint8_t* p, int64_t bytes) {
+  for (int64_t b = 0; b < bytes; b += 64) hwy::Prefetch(p + b);
+}
+
+// Per-thread scratch: a tile of keys and of values converted to f32 (Q8_0 caches) and the
+// scores of one query vector against a tile.
+struct Scratch {
+  std::vector<float> kt, vt;  // (kTile, Hkv * D)
+  std::vector<float> scores;  // (kTile)
+};
+
+// Runs one item: the T_q * H query vectors against rows [lo, hi). m, l (T_q * H) and
+// acc (T_q * H, D) receive the unnormalised online-softmax state, indexed (row, head).
+// KR/VR: how keys/values are read (f32 and bf16 in place, Q8_0 through f32 tiles).
+template <class KR, class VR>
+void run_item(const DecodeAttentionTask& task, const DecodeAttentionShape& s, int64_t lo,
+              int64_t hi, float* m, float* l, float* acc, Scratch& w) {
+  const int64_t D = s.head_dim, H = s.n_heads, Hkv = s.n_kv_heads, rep = H / Hkv, KD = Hkv * D;
+  const int64_t Q = task.T_q * H;
   const float scale = s.scale > 0.0f ? s.scale : 1.0f / std::sqrt(static_cast<float>(D));
   const auto* kb = static_cast<const uint8_t*>(task.k.data);
   const auto* vb = static_cast<const uint8_t*>(task.v.data);
-  for (int64_t qi = 0; qi < Q; ++qi) {
-    m[qi] = -std::numeric_limits<float>::infinity();
-    l[qi] = 0.0f;
-  }
+  std::fill(m, m + Q, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + Q, 0.0f);
   std::fill(acc, acc + Q * D, 0.0f);
-  // f32 rows are read in place (row stride ks/vs floats); other types are converted per tile.
-  const bool k_f32 = task.k.type == StorageType::kF32, v_f32 = task.v.type == StorageType::kF32;
-  const int64_t ks = k_f32 ? static_cast<int64_t>(task.k.row_bytes / 4) : D;
-  const int64_t vs = v_f32 ? static_cast<int64_t>(task.v.row_bytes / 4) : D;
+  const bool k_tile = task.k.type == StorageType::kQ8_0, v_tile = task.v.type == StorageType::kQ8_0;
+  // Byte strides between the rows read: the cache's, or the f32 tile's.
+  const int64_t ks = k_tile ? KD * 4 : static_cast<int64_t>(task.k.row_bytes);
+  const int64_t vs = v_tile ? KD * 4 : static_cast<int64_t>(task.v.row_bytes);
+  float* scores = w.scores.data();
   for (int64_t t0 = lo; t0 < hi; t0 += kTile) {
-    const int64_t t1 = std::min(hi, t0 + kTile), n = t1 - t0;
-    const float* K = k_f32 ? reinterpret_cast<const float*>(kb + t0 * task.k.row_bytes) + g * D : kt;
-    const float* Vt = v_f32 ? reinterpret_cast<const float*>(vb + t0 * task.v.row_bytes) + g * D : vt;
-    if (!k_f32)
-      for (int64_t t = t0; t < t1; ++t)
-        store::dequantize_range(kt + (t - t0) * D, task.k.type, kb + t * task.k.row_bytes, g * D, D);
-    bool values_loaded = v_f32;
+    const int64_t n = std::min(hi, t0 + kTile) - t0;
+    const uint8_t* K = k_tile ? reinterpret_cast<const uint8_t*>(w.kt.data()) : kb + t0 * task.k.row_bytes;
+    const uint8_t* V = v_tile ? reinterpret_cast<const uint8_t*>(w.vt.data()) : vb + t0 * task.v.row_bytes;
+    prefetch_rows(kb + (t0 + n) * task.k.row_bytes, std::min(kTile, hi - t0 - n) * task.k.row_bytes);
+    prefetch_rows(vb + (t0 + n) * task.v.row_bytes, std::min(kTile, hi - t0 - n) * task.v.row_bytes);
+    // Every tile is seen by the last query row (t0 < hi <= T_kv), so both are always needed.
+    if (k_tile)
+      for (int64_t t = 0; t < n; ++t)
+        store::dequantize_row(w.kt.data() + t * KD, task.k.type, kb + (t0 + t) * task.k.row_bytes, KD);
+    if (v_tile)
+      for (int64_t t = 0; t < n; ++t)
+        store::dequantize_row(w.vt.data() + t * KD, task.v.type, vb + (t0 + t) * task.v.row_bytes, KD);
     for (int64_t i = 0; i < task.T_q; ++i) {
       const int64_t pos = task.T_kv - task.T_q + i;
       const int64_t valid = std::min(n, pos + 1 - t0);  // causal: keys t0..pos of this tile
       if (valid <= 0) continue;
-      if (!values_loaded) {
-        for (int64_t t = t0; t < t1; ++t)
-          store::dequantize_range(vt + (t - t0) * D, task.v.type, vb + t * task.v.row_bytes, g * D, D);
-        values_loaded = true;
-      }
-      for (int64_t r = 0; r < rep; ++r) {
-        const int64_t qi = i * rep + r;
-        const float* qv = task.q + (i * H + g * rep + r) * D;
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t qi = i * H + h, g = h / rep;
+        const float* qv = task.q + qi * D;
+        const uint8_t* Kg = K + g * D * KR::kBytes;
         float tmax = -std::numeric_limits<float>::infinity();
         for (int64_t t = 0; t < valid; ++t) {
-          scores[t] = dot(qv, K + t * ks, D) * scale;
+          scores[t] = dot<KR>(qv, Kg + t * ks, D) * scale;
           tmax = std::max(tmax, scores[t]);
         }
         const float m_new = std::max(m[qi], tmax);
         const float corr = std::exp(m[qi] - m_new);  // 0 on the first tile (m = -inf)
-        const float sum = exp_shift(scores, valid, m_new);
-        l[qi] = l[qi] * corr + sum;
-        float* a = acc + qi * D;
-        for (int64_t t = 0; t < valid; ++t) scale_add(a, t == 0 ? corr : 1.0f, scores[t], Vt + t * vs, D);
+        l[qi] = l[qi] * corr + exp_shift(scores, valid, m_new);
+        weighted_sum<VR>(acc + qi * D, corr, scores, V + g * D * VR::kBytes, vs, valid, D);
         m[qi] = m_new;
       }
     }
   }
 }
 
+template <class KR>
+void run_item_k(const DecodeAttentionTask& task, const DecodeAttentionShape& s, int64_t lo,
+                int64_t hi, float* m, float* l, float* acc, Scratch& w) {
+  if (task.v.type == StorageType::kBF16) return run_item<KR, BF16Rows>(task, s, lo, hi, m, l, acc, w);
+  run_item<KR, F32Rows>(task, s, lo, hi, m, l, acc, w);
+}
+
+void run_item_typed(const DecodeAttentionTask& task, const DecodeAttentionShape& s, int64_t lo,
+                    int64_t hi, float* m, float* l, float* acc, Scratch& w) {
+  if (task.k.type == StorageType::kBF16) return run_item_k<BF16Rows>(task, s, lo, hi, m, l, acc, w);
+  run_item_k<F32Rows>(task, s, lo, hi, m, l, acc, w);
+}
+
 }  // namespace
 
 void attention_decode_target(const DecodeAttentionTask* tasks, int64_t n_tasks,
                              const DecodeAttentionShape& s) {
-  const int64_t Hkv = s.n_kv_heads, D = s.head_dim, rep = s.n_heads / s.n_kv_heads;
+  const int64_t H = s.n_heads, D = s.head_dim, KD = s.n_kv_heads * D;
   const int threads = omp_get_max_threads();
-  // Split long caches so that there are about two items per thread (at least 256 rows each).
+  // Each long cache is split along its length into parts of at least kMinSplitRows rows, so
+  // that there are about two items per thread (dynamic scheduling evens out a busy core).
   thread_local std::vector<Item> items;
-  thread_local std::vector<int64_t> first_item;  // per (task, g): index of its first split
+  thread_local std::vector<int64_t> first_item;  // per task: index of its first part
   items.clear();
-  first_item.assign(static_cast<size_t>(n_tasks * Hkv + 1), 0);
-  int64_t max_q = 1;
+  first_item.assign(static_cast<size_t>(n_tasks + 1), 0);
+  int64_t max_q = 1, work = 0;  // work: key/value elements read
+  const int64_t want = std::max<int64_t>(1, (2 * threads + n_tasks - 1) / n_tasks);
   for (int64_t ti = 0; ti < n_tasks; ++ti) {
     const DecodeAttentionTask& t = tasks[ti];
-    max_q = std::max(max_q, rep * t.T_q);
-    const int64_t want = std::max<int64_t>(1, (2 * threads + n_tasks * Hkv - 1) / (n_tasks * Hkv));
-    const int64_t splits = std::clamp<int64_t>(want, 1, std::max<int64_t>(1, t.T_kv / 256));
-    const int64_t per = (t.T_kv + splits - 1) / splits;
-    for (int64_t g = 0; g < Hkv; ++g) {
-      first_item[static_cast<size_t>(ti * Hkv + g)] = static_cast<int64_t>(items.size());
-      for (int64_t sp = 0; sp < splits; ++sp) {
-        const int64_t lo = sp * per, hi = std::min(t.T_kv, lo + per);
-        if (lo < hi) items.push_back(Item{ti, g, lo, hi, sp});
-      }
-    }
+    max_q = std::max(max_q, H * t.T_q);
+    work += t.T_kv * KD * 2;
+    const int64_t splits = std::clamp<int64_t>(want, 1, std::max<int64_t>(1, t.T_kv / kMinSplitRows));
+    // Part boundaries on tile multiples, so the parts tile the cache as one pass would.
+    const int64_t per = (t.T_kv + splits * kTile - 1) / (splits * kTile) * kTile;
+    first_item[static_cast<size_t>(ti)] = static_cast<int64_t>(items.size());
+    for (int64_t lo = 0; lo < t.T_kv; lo += per) items.push_back(Item{ti, lo, std::min(t.T_kv, lo + per)});
   }
-  first_item[static_cast<size_t>(n_tasks * Hkv)] = static_cast<int64_t>(items.size());
+  first_item[static_cast<size_t>(n_tasks)] = static_cast<int64_t>(items.size());
   const int64_t n_items = static_cast<int64_t>(items.size());
-  // Partial state per item: m (Q), l (Q), acc (Q, D).
+  // Partial state per item: m (max_q), l (max_q), acc (max_q, D).
   const int64_t per_item = max_q * (D + 2);
   thread_local std::vector<float> partial;
   if (partial.size() < static_cast<size_t>(n_items * per_item))
     partial.resize(static_cast<size_t>(n_items * per_item));
   // Raw pointers: the thread_local vectors are this thread's, OpenMP workers see their own.
   const Item* it = items.data();
-  const int64_t* first = first_item.data();
   float* part = partial.data();
   // Threads only when there is enough to read: short caches are done faster by one thread.
-  int64_t work = 0;  // key/value elements read
-  for (int64_t ti = 0; ti < n_tasks; ++ti) work += tasks[ti].T_kv * Hkv * D * 2;
   const bool par = n_items > 1 && work >= (1 << 17);
 #pragma omp parallel if (par)
   {
     // Per-thread tiles, kept between calls (OpenMP threads persist).
-    thread_local std::vector<float> kt, vt, scores;
-    kt.resize(static_cast<size_t>(kTile * D));
-    vt.resize(static_cast<size_t>(kTile * D));
-    scores.resize(static_cast<size_t>(kTile));
+    thread_local Scratch w;
+    w.kt.resize(static_cast<size_t>(kTile * KD));
+    w.vt.resize(static_cast<size_t>(kTile * KD));
+    w.scores.resize(static_cast<size_t>(kTile));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < n_items; ++i) {
       const Item& item = it[i];
       float* p = part + i * per_item;
-      run_item(tasks[item.task], s, item.g, item.lo, item.hi, p, p + max_q, p + 2 * max_q, kt.data(),
-               vt.data(), scores.data());
+      run_item_typed(tasks[item.task], s, item.lo, item.hi, p, p + max_q, p + 2 * max_q, w);
     }
   }
-  // Merge the splits of every (task, kv head) and normalise.
-#pragma omp parallel for schedule(static) if (par && n_tasks * Hkv > 1)
-  for (int64_t tg = 0; tg < n_tasks * Hkv; ++tg) {
-    const int64_t ti = tg / Hkv, g = tg % Hkv;
+  // Merge the parts of every task and normalise (H * T_q * D per part: cheap, one thread).
+  for (int64_t ti = 0; ti < n_tasks; ++ti) {
     const DecodeAttentionTask& t = tasks[ti];
-    const int64_t Q = rep * t.T_q, a = first[tg], b = first[tg + 1];
-    for (int64_t qi = 0; qi < Q; ++qi) {
+    const int64_t a = first_item[static_cast<size_t>(ti)], b = first_item[static_cast<size_t>(ti) + 1];
+    for (int64_t qi = 0; qi < H * t.T_q; ++qi) {
       float M = -std::numeric_limits<float>::infinity();
       for (int64_t i = a; i < b; ++i) M = std::max(M, part[i * per_item + qi]);
-      const int64_t row = qi / rep, h = g * rep + qi % rep;
-      float* out = t.out + (row * s.n_heads + h) * D;
+      float* out = t.out + qi * D;  // out and the state are both indexed (row, head)
       std::fill(out, out + D, 0.0f);
       float L = 0.0f;
       for (int64_t i = a; i < b; ++i) {
         const float* p = part + i * per_item;
         if (p[qi] == -std::numeric_limits<float>::infinity()) continue;
-        const float w = std::exp(p[qi] - M);
-        L += w * p[max_q + qi];
-        scale_add(out, 1.0f, w, p + 2 * max_q + qi * D, D);
+        const float wgt = std::exp(p[qi] - M);
+        L += wgt * p[max_q + qi];
+        weighted_sum<F32Rows>(out, 1.0f, &wgt, reinterpret_cast<const uint8_t*>(p + 2 * max_q + qi * D), 0, 1, D);
       }
       const float inv = L > 0.0f ? 1.0f / L : 0.0f;
       for (int64_t d = 0; d < D; ++d) out[d] *= inv;

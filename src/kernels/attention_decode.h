@@ -1,10 +1,12 @@
 // Attention of a few new query rows per sequence against a KV cache stored as f32, bf16
 // or Q8_0 rows: the decode step of inference (one row per sequence), for many sequences
-// at once. Keys and values are converted tile by tile (32 rows of one kv head) into f32
-// in L1, so the cache is read exactly once per step whatever its type; the query heads
-// of a group (grouped-query attention) share every converted tile. Online softmax (no
-// T_kv-sized score buffer); long caches are split over threads and the partial results
-// merged (flash-decoding), so one sequence uses every core.
+// at once. Decode is bound by reading the cache, so the cache is read once per step, in
+// order: whole rows (every kv head) tile by tile (32 rows), converted to f32 in L1 when
+// stored as bf16/Q8_0, every query head scored against the tile while it is in L1.
+// Online softmax (no T_kv-sized score buffer) with the output accumulator held in
+// registers across a tile; long caches are split along their length over threads and the
+// partial results merged (flash-decoding), so one sequence uses every core and each
+// thread streams contiguous memory.
 //
 // Prefill chunks (many query rows) go through kernels/attention.h instead.
 #pragma once

@@ -86,6 +86,11 @@ TEST_P(AttentionDecodeSimd, MatchesDoubleReference) {
   check(StorageType::kF32, StorageType::kF32, 8, 8, 16, {{1, 600}, {4, 9}});  // MHA, D < 32
   check(StorageType::kQ8_0, StorageType::kBF16, 8, 4, 8, {{1, 77}, {2, 40}});  // Q8_0 blocks span heads
   check(StorageType::kF32, StorageType::kF32, 6, 1, 24, {{1, 3000}});           // MQA, one long cache
+  // One long step of 4 rows split along the cache (parts merged), converted tiles.
+  check(StorageType::kBF16, StorageType::kQ8_0, 8, 4, 32, {{4, 1100}});
+  // Head widths over several register blocks (64) and with a scalar tail (20).
+  check(StorageType::kF32, StorageType::kF32, 12, 4, 64, {{1, 700}, {2, 300}});
+  check(StorageType::kF32, StorageType::kBF16, 4, 2, 20, {{1, 300}, {3, 40}});
 }
 
 TEST(AttentionDecode, RejectsBadShapes) {
