@@ -107,6 +107,16 @@ void add_common_flags(CLI::App* cmd, TrainConfig& c, std::string& config_path) {
                   "ids spanning this length (0: off)")
       ->capture_default_str();
   cmd->add_option("--pose-chunks", c.pose_chunks, "PoSE chunks per window")->capture_default_str();
+  cmd->add_option("--short-seq", c.short_seq,
+                  "Curriculum: the first round(--short-share x --steps) steps train at this "
+                  "window T0 < --seq, the same --batch-tokens per step (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--short-share", c.short_share,
+                  "Curriculum: share of the steps at --short-seq, in [0, 1)")
+      ->capture_default_str();
+  cmd->add_option("--short-rope", c.short_rope,
+                  "Curriculum: position encoding of the short phase (default: the run's; the "
+                  "final model carries the run's)");
   cmd->add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay (never on norms)")
       ->capture_default_str();
   cmd->add_flag("--decay-embeddings,!--no-decay-embeddings", c.decay_embeddings,

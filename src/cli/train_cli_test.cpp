@@ -3,7 +3,9 @@
 // write) and re-run gives the uninterrupted loss curve bit for bit; SIGTERM checkpoints and
 // exits cleanly; divergence stops at the step; another configuration is refused; extend
 // carries the new position encoding into final/config.json and final.gguf; two MPI ranks
-// match one process.
+// match one process; a short-to-long curriculum switches window inside one run (same schedule
+// and tokens per step, validation at the final window) and resumes bit-identically across the
+// switch.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/inotify.h>
@@ -442,6 +444,113 @@ TEST(TrainCli, ExtendWithContextParallel) {
   EXPECT_EQ(config["rope_theta"], 500000.0);
   EXPECT_TRUE(fs::exists(base / "cp/final.gguf"));
   EXPECT_NE(file_bytes(base / "cp/config.toml").find("context-parallel = 2"), std::string::npos);
+}
+
+// The curriculum (--short-seq 16 --short-share 0.5 of 12 steps at --seq 64): steps 1-6 train
+// at 16 tokens (16 micro-batches per step), 7-12 at 64 (4), 256 tokens per step in both. The
+// learning rate and the validation at step 0 are those of a run without curriculum (one
+// schedule; validation at the final window), train_flops grows faster after the switch, and
+// the run resumed from a checkpoint before, at or after the switch, or re-run after a SIGKILL,
+// gives the uninterrupted curve and final model bit for bit.
+TEST(TrainCli, CurriculumSwitchesWindowAndResumesBitIdentical) {
+  const fs::path base = temp_dir("curriculum");
+  const std::string flags = " --batch-tokens 256 --eval-every 4 --save-every 2 --keep 10";
+  const std::string curriculum = " --short-seq 16 --short-share 0.5";
+  CliRun r = run("train " + common_flags(base / "plain", 12) + flags);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string args = "train " + common_flags(base / "ref", 12) + flags + curriculum;
+  r = run(args);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("curriculum: steps 1-6 at window 16"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("step 7: switching to window 64"), std::string::npos) << r.out;
+  const std::vector<json> plain = read_metrics(base / "plain"), ref = read_metrics(base / "ref");
+  ASSERT_EQ(ref.size(), 13u);
+  ASSERT_EQ(plain.size(), 13u);
+  EXPECT_EQ(ref[0]["val_loss"], plain[0]["val_loss"]);  // same model, validated at 64
+  double flops_before = 0, last_increment = 0;
+  for (size_t i = 1; i < ref.size(); ++i) {
+    const json& m = ref[i];
+    EXPECT_EQ(m["seq"], i <= 6 ? 16 : 64) << m.dump();
+    EXPECT_EQ(plain[i]["seq"], 64);
+    EXPECT_EQ(m["lr"], plain[i]["lr"]) << "step " << i;
+    EXPECT_EQ(m["tokens"], plain[i]["tokens"]) << "step " << i;
+    const double flops = m["train_flops"], increment = flops - flops_before;
+    if (i == 7) {
+      EXPECT_GT(increment, last_increment);
+      std::printf("  train_flops per step: %.4g at window 16, %.4g at 64\n", last_increment,
+                  increment);
+    } else if (i > 1) {
+      EXPECT_DOUBLE_EQ(increment, last_increment) << "step " << i;
+    }
+    if (i > 6) EXPECT_DOUBLE_EQ(plain[i]["train_flops"].get<double>(), double(i) * increment);
+    flops_before = flops, last_increment = increment;
+  }
+  const std::string toml = file_bytes(base / "ref/config.toml");
+  for (const char* key : {"short-seq = 16", "short-share = 0.5", "short-rope = \"\""})
+    EXPECT_NE(toml.find(key), std::string::npos) << toml;
+  // --short-rope: a short-phase checkpoint carries the short encoding, the final model the
+  // run's; the resumed long phase trains with the run's again (train without --rope: the
+  // model config's, RoPE base 10000).
+  r = run("train " + common_flags(base / "rope", 4) +
+          " --eval-every 0 --save-every 1 --short-seq 32 --short-share 0.5 "
+          "--short-rope abf:base=20000");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(json::parse(file_bytes(base / "rope/checkpoint-00000002/config.json"))["rope_theta"],
+            20000.0);
+  EXPECT_EQ(json::parse(file_bytes(base / "rope/checkpoint-00000003/config.json"))["rope_theta"],
+            10000.0);
+  EXPECT_EQ(json::parse(file_bytes(base / "rope/final/config.json"))["rope_theta"], 10000.0);
+  const std::vector<json> rope_curve = read_metrics(base / "rope");
+  const std::string rope_model = file_bytes(base / "rope/final/model.safetensors");
+  fs::remove_all(base / "rope/final");
+  for (const char* c : {"rope/checkpoint-00000003", "rope/checkpoint-00000004"})
+    fs::remove_all(base / c);
+  r = run("train " + common_flags(base / "rope", 4) +
+          " --eval-every 0 --save-every 1 --short-seq 32 --short-share 0.5 "
+          "--short-rope abf:base=20000");
+  ASSERT_EQ(r.status, 0) << r.out;
+  expect_same_curve(read_metrics(base / "rope"), rope_curve);
+  EXPECT_EQ(file_bytes(base / "rope/final/model.safetensors"), rope_model);
+
+  // Resumed from the checkpoint of step 4 (before the switch), 6 (the last short step) and 8
+  // (after it): later checkpoints and the final model dropped, as if killed there.
+  for (int from : {4, 6, 8}) {
+    const fs::path out = base / ("resumed-" + std::to_string(from));
+    fs::copy(base / "ref", out, fs::copy_options::recursive);
+    fs::remove_all(out / "final");
+    for (const std::string& c : longctx::io::list_checkpoints(out.string()))
+      if (longctx::io::load_checkpoint(c).step > from) fs::remove_all(c);
+    r = run("train " + common_flags(out, 12) + flags + curriculum);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("resuming"), std::string::npos) << r.out;
+    expect_same_curve(read_metrics(out), ref);
+    EXPECT_EQ(file_bytes(out / "final/model.safetensors"),
+              file_bytes(base / "ref/final/model.safetensors"))
+        << "resumed after step " << from;
+  }
+  {  // A real SIGKILL in the long phase, then the same command again.
+    const fs::path out = base / "killed";
+    Child c(split_args("train " + common_flags(out, 12) + flags + curriculum));
+    ASSERT_TRUE(c.wait_for_line("step 9/12"));
+    ::kill(c.pid, SIGKILL);
+    c.finish();
+    r = run("train " + common_flags(out, 12) + flags + curriculum);
+    ASSERT_EQ(r.status, 0) << r.out;
+    expect_same_curve(read_metrics(out), ref);
+  }
+  // The curriculum is part of the run's identity; bad combinations name the flags.
+  r = run("train " + common_flags(base / "ref", 12) + flags);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("short-seq (RUN has '16', this command '0')"), std::string::npos) << r.out;
+  r = run("train " + common_flags(base / "bad", 12) + " --batch-tokens 128 --short-seq 48");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--batch-tokens 128 must be a multiple of both --short-seq"),
+            std::string::npos)
+      << r.out;
+  r = run("train " + common_flags(base / "bad", 12) + " --short-seq 64 --short-share 0.5");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--short-seq: the short window must be in [2, --seq)"), std::string::npos)
+      << r.out;
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ double unit(uint64_t x) {
 
 DataStream::DataStream(const std::vector<DataSource>& sources, const FeedOptions& options,
                        int64_t stream)
-    : options_(options), stream_(stream) {
+    : sources_(sources), options_(options), stream_(stream) {
   LONGCTX_CHECK(!(options.pose_target > 0 && options.document_positions),
                 "--pose-target and --document-positions cannot be combined");
   double total = 0;
@@ -30,13 +30,26 @@ DataStream::DataStream(const std::vector<DataSource>& sources, const FeedOptions
   for (const DataSource& s : sources) {
     acc += s.share / total;
     cumulative_share_.push_back(acc);
+  }
+  cumulative_share_.back() = 1.0;
+  LONGCTX_CHECK(options.task_share == 0 || options.tokenizer != nullptr,
+                "--task-share: synthetic tasks need a tokenizer (tokenizer.model in the --data "
+                "folder)");
+  open(options.plan.window(options.first_step));
+}
+
+void DataStream::open(int64_t T) {
+  window_ = T;
+  const int64_t streams = options_.plan.streams();
+  samplers_.clear();
+  for (const DataSource& s : sources_) {
     data::SamplerOptions so;
-    so.seq_len = options.seq_len;
-    so.mode = options.mode;
-    so.seed = options.seed;
-    so.rank = static_cast<int>(stream);
-    so.world_size = static_cast<int>(options.streams);
-    so.upsample = options.upsample;
+    so.seq_len = T;
+    so.mode = options_.mode;
+    so.seed = options_.seed;
+    so.rank = static_cast<int>(stream_);
+    so.world_size = static_cast<int>(streams);
+    so.upsample = options_.upsample;
     so.bos_id = s.bos_id;
     so.eos_id = s.eos_id;
     so.pad_id = s.pad_id;
@@ -45,23 +58,26 @@ DataStream::DataStream(const std::vector<DataSource>& sources, const FeedOptions
           std::make_unique<data::SequenceSampler>(std::vector<std::string>{s.train_prefix}, so));
     } catch (const Error& e) {
       throw e.with_context(strformat("--data '%s' (data stream %lld of %lld)", s.dir.c_str(),
-                                     static_cast<long long>(stream),
-                                     static_cast<long long>(options.streams)));
+                                     static_cast<long long>(stream_),
+                                     static_cast<long long>(streams)));
     }
   }
-  cumulative_share_.back() = 1.0;
-  if (options.task_share > 0) {
-    LONGCTX_CHECK(
-        options.tokenizer != nullptr,
-        "--task-share: synthetic tasks need a tokenizer (tokenizer.model in the --data folder)");
+  tasks_.reset();
+  if (options_.task_share > 0)
     tasks_ = std::make_unique<TaskSequenceMaker>(
-        options.tasks, *options.tokenizer, sources.front().train_prefix,
-        TaskSequenceOptions{options.seq_len, sources.front().eos_id, sources.front().pad_id});
-  }
+        options_.tasks, *options_.tokenizer, sources_.front().train_prefix,
+        TaskSequenceOptions{T, sources_.front().eos_id, sources_.front().pad_id});
+}
+
+void DataStream::set_window(int64_t T) {
+  if (T == window_) return;
+  const nlohmann::json position = state();
+  open(T);
+  restore(position);
 }
 
 void DataStream::next_sequence(data::Sequence& seq, int32_t* positions) {
-  const int64_t T = options_.seq_len, n = sequences_++;
+  const int64_t T = window_, n = sequences_++;
   if (tasks_ && unit(draw(options_.seed, stream_, n, 1)) < options_.task_share) {
     tasks_->make(seq, draw(options_.seed, stream_, n, 2));
   } else {
@@ -79,10 +95,11 @@ void DataStream::next_sequence(data::Sequence& seq, int32_t* positions) {
 }
 
 void DataStream::next(MicroBatch& out) {
-  const int64_t B = options_.micro_batch, T = options_.seq_len;
+  const int64_t B = options_.plan.micro_batch, T = window_;
   const size_t N = static_cast<size_t>(B * T);
   const bool positions = options_.pose_target > 0 || options_.document_positions;
   out.stream = stream_;
+  out.seq_len = T;
   out.tokens.resize(N);
   out.targets.resize(N);
   out.segment_ids.resize(options_.document_mask ? N : 0);
@@ -117,7 +134,13 @@ void DataStream::restore(const nlohmann::json& state) {
     LONGCTX_CHECK(cursors.size() == samplers_.size(),
                   "data stream %lld: the checkpoint has %zu sources, this run %zu",
                   static_cast<long long>(stream_), cursors.size(), samplers_.size());
-    for (size_t i = 0; i < samplers_.size(); ++i) samplers_[i]->restore(cursors[i]);
+    for (size_t i = 0; i < samplers_.size(); ++i) {
+      // The cursor's position (epoch, document, offset) is the same in any window; the
+      // window is the only field of its configuration that a curriculum changes.
+      nlohmann::json cursor = cursors[i];
+      cursor.at("config")["seq_len"] = window_;
+      samplers_[i]->restore(cursor);
+    }
     sequences_ = state.at("sequences").get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
     throw_error("data stream %lld: malformed state in the checkpoint: %s",
@@ -127,7 +150,11 @@ void DataStream::restore(const nlohmann::json& state) {
 
 BatchFeed::BatchFeed(const std::vector<DataSource>& sources, const FeedOptions& options,
                      std::vector<int64_t> streams, const nlohmann::json& states)
-    : capacity_(std::max<size_t>(2, 2 * streams.size())) {
+    : options_(options) {
+  // Two steps' worth (the short phase's, which has the most micro-batches) of prefetch.
+  const Curriculum& plan = options.plan;
+  const int64_t rounds = std::max(plan.rounds(1), plan.rounds(plan.short_steps + 1));
+  capacity_ = std::max<size_t>(2, 2 * streams.size() * static_cast<size_t>(rounds));
   for (int64_t s : streams) {
     streams_.push_back(std::make_unique<DataStream>(sources, options, s));
     const std::string key = std::to_string(s);
@@ -148,14 +175,20 @@ BatchFeed::~BatchFeed() {
 
 void BatchFeed::produce() {
   try {
-    for (size_t i = 0;; i = (i + 1) % streams_.size()) {
-      MicroBatch mb;
-      streams_[i]->next(mb);
-      std::unique_lock<std::mutex> lock(mutex_);
-      changed_.wait(lock, [&] { return stop_ || queue_.size() < capacity_; });
-      if (stop_) return;
-      queue_.push_back(std::move(mb));
-      changed_.notify_all();
+    for (int64_t step = options_.first_step;; ++step) {
+      const int64_t T = options_.plan.window(step), rounds = options_.plan.rounds(step);
+      for (auto& stream : streams_) stream->set_window(T);
+      for (int64_t r = 0; r < rounds; ++r)
+        for (auto& stream : streams_) {
+          MicroBatch mb;
+          stream->next(mb);
+          mb.step = step;
+          std::unique_lock<std::mutex> lock(mutex_);
+          changed_.wait(lock, [&] { return stop_ || queue_.size() < capacity_; });
+          if (stop_) return;
+          queue_.push_back(std::move(mb));
+          changed_.notify_all();
+        }
     }
   } catch (...) {
     std::lock_guard<std::mutex> lock(mutex_);

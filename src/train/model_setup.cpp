@@ -13,16 +13,42 @@ namespace longctx::train {
 
 namespace {
 
-void apply_run_settings(model::ModelConfig& cfg, const TrainConfig& c) {
-  if (!c.rope.empty()) {
-    try {
-      cfg.rope = rope::parse_rope_spec(c.rope);
-    } catch (const Error& e) {
-      throw e.with_context("--rope '" + c.rope + "'");
-    }
+rope::RopeSpec parse_flag_rope(const std::string& flag, const std::string& spec) {
+  try {
+    return rope::parse_rope_spec(spec);
+  } catch (const Error& e) {
+    throw e.with_context(flag + " '" + spec + "'");
   }
+}
+
+// `train`'s model configuration before run settings: the preset or the config.json.
+model::ModelConfig train_model_config(const TrainConfig& c) {
+  const bool file =
+      std::filesystem::exists(c.model_config) && !std::filesystem::is_directory(c.model_config);
+  try {
+    return file ? io::read_hf_config(c.model_config) : model::preset_config(c.model_config);
+  } catch (const Error& e) {
+    throw e.with_context("--model-config '" + c.model_config + "'");
+  }
+}
+
+void apply_run_settings(model::ModelConfig& cfg, const TrainConfig& c) {
+  if (!c.rope.empty()) cfg.rope = parse_flag_rope("--rope", c.rope);
   cfg.max_seq_len = std::max(c.seq, c.pose_target);
   cfg.validate();
+}
+
+void set_phase_encodings(RunModel& run, const TrainConfig& c) {
+  run.final_rope = run.model.config.rope;
+  run.short_rope = c.short_rope.empty() ? run.final_rope
+                                        : parse_flag_rope("--short-rope", c.short_rope);
+  model::ModelConfig check = run.model.config;
+  check.rope = run.short_rope;
+  try {
+    check.validate();
+  } catch (const Error& e) {
+    throw e.with_context("--short-rope '" + c.short_rope + "'");
+  }
 }
 
 void check_vocabulary(const model::ModelConfig& cfg, const std::vector<DataSource>& sources,
@@ -40,14 +66,7 @@ void check_vocabulary(const model::ModelConfig& cfg, const std::vector<DataSourc
 RunModel make_initial_model(const TrainConfig& c, const std::vector<DataSource>& sources) {
   RunModel out;
   if (c.command == RunCommand::kTrain) {
-    const bool file =
-        std::filesystem::exists(c.model_config) && !std::filesystem::is_directory(c.model_config);
-    model::ModelConfig cfg;
-    try {
-      cfg = file ? io::read_hf_config(c.model_config) : model::preset_config(c.model_config);
-    } catch (const Error& e) {
-      throw e.with_context("--model-config '" + c.model_config + "'");
-    }
+    model::ModelConfig cfg = train_model_config(c);
     apply_run_settings(cfg, c);
     check_vocabulary(cfg, sources, "--model-config '" + c.model_config + "'");
     out.model = model::LlamaModel(cfg);
@@ -70,15 +89,21 @@ RunModel make_initial_model(const TrainConfig& c, const std::vector<DataSource>&
     out.tokenizer = std::move(loaded.tokenizer);
     out.origin = "loaded " + path;
   }
+  set_phase_encodings(out, c);
   return out;
 }
 
 RunModel model_from_checkpoint(io::LoadedCheckpoint& checkpoint, const TrainConfig& c) {
   RunModel out;
   out.model = std::move(checkpoint.model.model);
+  // A checkpoint of a curriculum's short phase holds --short-rope: the run's encoding comes
+  // from --rope, else (train) from the model config (extend always has --rope).
+  if (c.rope.empty() && c.command == RunCommand::kTrain && !c.short_rope.empty())
+    out.model.config.rope = train_model_config(c).rope;
   apply_run_settings(out.model.config, c);
   out.tokenizer = std::move(checkpoint.model.tokenizer);
   out.origin = "resumed from " + checkpoint.path;
+  set_phase_encodings(out, c);
   return out;
 }
 

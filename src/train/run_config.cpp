@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "train/curriculum.h"
 
 namespace longctx::train {
 
@@ -49,16 +50,16 @@ std::vector<ConfigEntry> config_entries(const TrainConfig& c) {
   using R = KeyRole;
   std::vector<ConfigEntry> e;
   auto str = [&](const char* key, const std::string& v, R role = R::kIdentity) {
-    e.push_back({key, v, true, role});
+    e.push_back({key, v, true, role, std::nullopt});
   };
   auto num = [&](const char* key, double v, R role = R::kIdentity) {
-    e.push_back({key, number_text(v), false, role});
+    e.push_back({key, number_text(v), false, role, std::nullopt});
   };
   auto integer = [&](const char* key, int64_t v, R role = R::kIdentity) {
-    e.push_back({key, std::to_string(v), false, role});
+    e.push_back({key, std::to_string(v), false, role, std::nullopt});
   };
   auto boolean = [&](const char* key, bool v, R role = R::kIdentity) {
-    e.push_back({key, v ? "true" : "false", false, role});
+    e.push_back({key, v ? "true" : "false", false, role, std::nullopt});
   };
   if (c.command == RunCommand::kTrain)
     str("model-config", c.model_config);
@@ -75,6 +76,14 @@ std::vector<ConfigEntry> config_entries(const TrainConfig& c) {
   str("tasks", c.tasks);
   integer("pose-target", c.pose_target);
   integer("pose-chunks", c.pose_chunks);
+  // Written by every run (config.toml records the curriculum), but runs older than the
+  // curriculum resume: their config.toml lacks these keys and meant "no short phase".
+  integer("short-seq", c.short_seq);
+  e.back().absent_means = "0";
+  num("short-share", c.short_share);
+  e.back().absent_means = "0";
+  str("short-rope", c.short_rope);
+  e.back().absent_means = "";
   integer("steps", c.steps);
   num("lr", c.lr);
   integer("warmup", c.warmup);
@@ -156,6 +165,7 @@ std::vector<ConfigDifference> compare_config(const std::vector<ConfigEntry>& sto
   for (const ConfigEntry& e : requested) {
     if (e.role == KeyRole::kControl) continue;
     const auto it = old.find(e.key);
+    if (it == old.end() && e.absent_means == e.value) continue;
     const std::string before = it == old.end() ? "(absent)" : it->second;
     // Numbers compare by value so that "1e-05" and "1.0e-5" typed by hand agree.
     if (it != old.end() && !e.quoted) {
@@ -203,6 +213,7 @@ void resolve_config(TrainConfig& c, int resolved_threads) {
       "--seq: %lld is not a multiple of 2 x --context-parallel = %d (each sequence is "
       "cut into that many equal chunks)",
       static_cast<long long>(c.seq), 2 * c.context_parallel);
+  check_curriculum_flags(c);
   if (c.threads <= 0) c.threads = resolved_threads;
   LONGCTX_CHECK(c.command == RunCommand::kTrain || !c.from.empty(), "--from: extend needs a model");
   LONGCTX_CHECK(c.command == RunCommand::kTrain || !c.rope.empty(),

@@ -4,6 +4,7 @@
 // compared with what a RUN already holds before resuming.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,11 @@ struct TrainConfig {
   std::string tasks = "passkey,first_sentence";
   int64_t pose_target = 0;  // PoSE: positions span this length (0 = off)
   int64_t pose_chunks = 2;
+  // Short-to-long curriculum (curriculum.h): the first round(short_share x steps) steps train
+  // at window short_seq with encoding short_rope ("" = the run's), the rest at seq.
+  int64_t short_seq = 0;  // T0 (0 = off)
+  double short_share = 0;
+  std::string short_rope;
   // Optimisation.
   int64_t steps = 1000;
   double lr = 3e-4;
@@ -68,6 +74,9 @@ struct ConfigEntry {
   std::string value;    // canonical text (what config.toml holds, unquoted)
   bool quoted = false;  // a TOML string
   KeyRole role = KeyRole::kIdentity;
+  // A key added after runs existed: a config.toml without it meant this value (none: the
+  // key was always there, its absence is a difference).
+  std::optional<std::string> absent_means;
 };
 
 // Every flag as an entry, in a fixed order. Repeated flags (--data) give one entry whose

@@ -83,5 +83,24 @@ TEST(RunConfig, ResolveNamesTheFlag) {
   EXPECT_NE(message(bad).find("--rope"), std::string::npos);
 }
 
+// The curriculum keys came later: a config.toml written before them (no short-* lines) still
+// resumes with a run without curriculum, and is refused for one with a curriculum.
+TEST(RunConfig, ConfigWithoutCurriculumKeysMeansNoCurriculum) {
+  const TrainConfig c = sample_config();
+  std::vector<ConfigEntry> old_stored;
+  for (const ConfigEntry& e : config_entries(c))
+    if (e.key.rfind("short-", 0) != 0) old_stored.push_back(e);
+  ASSERT_EQ(old_stored.size() + 3, config_entries(c).size());
+  EXPECT_TRUE(compare_config(old_stored, config_entries(c)).empty());
+  TrainConfig curriculum = c;
+  curriculum.short_seq = 64;
+  curriculum.short_share = 0.2;
+  const auto diffs = compare_config(old_stored, config_entries(curriculum));
+  ASSERT_EQ(diffs.size(), 2u);
+  EXPECT_EQ(diffs[0].key, "short-seq");
+  EXPECT_EQ(diffs[0].stored, "(absent)");
+  EXPECT_EQ(diffs[1].key, "short-share");
+}
+
 }  // namespace
 }  // namespace longctx::train

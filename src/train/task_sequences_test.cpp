@@ -111,7 +111,7 @@ TEST(TaskSequences, StreamMixesTasksAtTheirShare) {
                                       << ", \"bos_id\": " << tok.bos_id() << ", \"eos_id\": "
                                       << tok.eos_id() << "}}\n";
   FeedOptions o;
-  o.seq_len = 256;
+  o.plan = {.seq = 256};  // one stream, one sequence per micro-batch
   o.task_share = 0.5;
   o.tasks = parse_task_kinds("passkey");
   o.tokenizer = &tok;

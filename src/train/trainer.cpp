@@ -16,6 +16,7 @@
 #include "rope/rope_spec.h"
 #include "train/batch_feed.h"
 #include "train/context_parallel.h"
+#include "train/curriculum.h"
 #include "train/distributed.h"
 #include "train/flops.h"
 #include "train/metrics.h"
@@ -67,11 +68,11 @@ json entries_json(const TrainConfig& c) {
   return j;
 }
 
-FeedOptions feed_options(const TrainConfig& c, int64_t streams, const io::Tokenizer* tokenizer) {
+FeedOptions feed_options(const TrainConfig& c, const Curriculum& plan, int64_t first_step,
+                         const io::Tokenizer* tokenizer) {
   FeedOptions f;
-  f.seq_len = c.seq;
-  f.micro_batch = c.micro_batch;
-  f.streams = streams;
+  f.plan = plan;
+  f.first_step = first_step;
   f.seed = c.seed;
   f.mode = data::parse_pack_mode(c.pack);
   f.upsample = data::parse_bucket_weights(c.upsample);
@@ -99,15 +100,21 @@ TrainResult run_training(TrainConfig config) {
       config.clip};
   adam_options.validate();
   const int K = comm.size();
-  // D data groups of config.context_parallel ranks each (context_parallel.h).
+  const Curriculum curriculum = make_curriculum(config);
+  // D data groups of config.context_parallel ranks each (context_parallel.h); a curriculum's
+  // short phase has its own ring over the same groups.
   ContextParallel cp(comm, config.context_parallel, config.seq);
+  std::optional<ContextParallel> cp_short;
+  if (curriculum.active()) cp_short.emplace(comm, config.context_parallel, curriculum.short_seq);
   const ParallelLayout& layout = cp.layout();
-  const int64_t streams = config.batch_tokens / (config.seq * config.micro_batch);
+  const int64_t streams = curriculum.streams();
   LONGCTX_CHECK(streams % layout.data == 0,
-                "--batch-tokens: %lld micro-batches per step (of --seq x --micro-batch tokens) do "
-                "not divide over %d data-parallel group(s) (%d MPI ranks / --context-parallel %d)",
-                static_cast<long long>(streams), layout.data, K, layout.context);
-  const int64_t local_seq = config.seq / layout.context;
+                "--batch-tokens: %lld data streams (micro-batches per step of --seq x "
+                "--micro-batch tokens%s) do not divide over %d data-parallel group(s) (%d MPI "
+                "ranks / --context-parallel %d)",
+                static_cast<long long>(streams),
+                curriculum.active() ? ", gcd with those of --short-seq" : "", layout.data, K,
+                layout.context);
   const std::vector<DataSource> sources = resolve_sources(config.data);
   ProgressDisplay progress(comm.is_root());
 
@@ -157,6 +164,13 @@ TrainResult run_training(TrainConfig config) {
     checkpoint.reset();
   }
   const io::Tokenizer* tokenizer = run.tokenizer ? &*run.tokenizer : nullptr;
+  // The encoding and ring of the phase step `at` trains in.
+  auto enter_phase = [&](int64_t at) {
+    const bool short_phase = curriculum.window(at) != config.seq;
+    model.config.rope = short_phase ? run.short_rope : run.final_rope;
+    return short_phase ? &*cp_short : &cp;
+  };
+  ContextParallel* phase_cp = enter_phase(step + 1);
   progress.line(strformat(
       "longctx %s: %s, %s, %lld parameters, %d rank(s) x %d thread(s)%s; %s",
       run_command_name(config.command), run.origin.c_str(),
@@ -165,15 +179,28 @@ TrainResult run_training(TrainConfig config) {
       cp.active()
           ? strformat(
                 " (%d data group(s) x %d context ranks, %lld tokens of each sequence per rank)",
-                layout.data, layout.context, static_cast<long long>(local_seq))
+                layout.data, layout.context, static_cast<long long>(config.seq / layout.context))
                 .c_str()
           : "",
       plan.resume ? "resuming" : "starting"));
+  if (curriculum.active())
+    progress.line(strformat("curriculum: steps 1-%lld at window %lld (%s), steps %lld-%lld at %lld "
+                            "(%s), %lld tokens per step; validation at %lld",
+                            static_cast<long long>(curriculum.short_steps),
+                            static_cast<long long>(curriculum.short_seq),
+                            rope::format_rope_spec(run.short_rope).c_str(),
+                            static_cast<long long>(curriculum.short_steps + 1),
+                            static_cast<long long>(config.steps),
+                            static_cast<long long>(config.seq),
+                            rope::format_rope_spec(run.final_rope).c_str(),
+                            static_cast<long long>(config.batch_tokens),
+                            static_cast<long long>(config.seq)));
 
   // Data: this rank's streams (its data group's; the ranks of a group read the same), prefetched.
   std::vector<int64_t> my_streams;
   for (int64_t j = layout.data_rank; j < streams; j += layout.data) my_streams.push_back(j);
-  BatchFeed feed(sources, feed_options(config, streams, tokenizer), my_streams, data_states);
+  BatchFeed feed(sources, feed_options(config, curriculum, step + 1, tokenizer), my_streams,
+                 data_states);
   ValidationSet validation(sources, config, comm);
 
   std::optional<MetricsLog> metrics;
@@ -183,10 +210,12 @@ TrainResult run_training(TrainConfig config) {
   comm.allreduce_sum(&peaks.best_gemm_gflops, 1);
   comm.allreduce_sum(&peaks.fma_gflops, 1);
   const double peak_gflops = config.peak_gflops > 0 ? config.peak_gflops : peaks.best_gemm_gflops;
-  const double flops_per_token = model_flops_per_token(model.config, config.seq);
 
   model::ParameterSet grads(model.config);
   model::TrainWorkspace ws;
+  // Validation runs at --seq: in a short phase it gets its own workspace (ws holds the
+  // short window's activations), released at the switch.
+  std::optional<model::TrainWorkspace> short_phase_eval_ws;
   model::StepOptions step_options;
   step_options.recompute = config.recompute;
   step_options.position_limit = config.pose_target > 0 ? config.pose_target : 0;
@@ -219,7 +248,12 @@ TrainResult run_training(TrainConfig config) {
         strformat("step %lld: checkpoint %s", static_cast<long long>(at_step), dir.c_str()));
   };
   auto evaluate = [&](int64_t at_step) {
-    const double v = validation.loss(model, ws, config, cp);
+    model::TrainWorkspace* eval_ws = &ws;
+    if (phase_cp != &cp) {
+      if (!short_phase_eval_ws) short_phase_eval_ws.emplace();
+      eval_ws = &*short_phase_eval_ws;
+    }
+    const double v = validation.loss(model, *eval_ws, config, cp);
     if (comm.is_root() && v >= 0)
       progress.line(
           strformat("step %lld: validation loss %.4f", static_cast<long long>(at_step), v));
@@ -246,14 +280,30 @@ TrainResult run_training(TrainConfig config) {
                     static_cast<long long>(stop), static_cast<long long>(step)));
       return result;
     }
+    if (curriculum.active() && step == curriculum.short_steps && step > 0) {
+      phase_cp = enter_phase(step + 1);
+      short_phase_eval_ws.reset();
+      progress.line(strformat("step %lld: switching to window %lld (%s)",
+                              static_cast<long long>(step + 1), static_cast<long long>(config.seq),
+                              rope::format_rope_spec(model.config.rope).c_str()));
+    }
+    const int64_t T = curriculum.window(step + 1);
+    const int64_t local_seq = T / layout.context;
     Timer step_timer;
     const double cpu_before = process_cpu_seconds();
     // This rank's rows of each micro-batch (all of them without context parallelism).
-    std::vector<LocalBatch> batches(my_streams.size());
+    std::vector<LocalBatch> batches(my_streams.size() *
+                                    static_cast<size_t>(curriculum.rounds(step + 1)));
     double sums[2] = {0, 0};  // valid targets, loss sum
     for (LocalBatch& local : batches) {
       const MicroBatch mb = feed.take();
-      cp.slice(local, mb.tokens.data(), mb.targets.data(),
+      LONGCTX_CHECK(mb.step == step + 1 && mb.seq_len == T,
+                    "internal: data stream %lld gave a micro-batch of step %lld (window %lld) "
+                    "to step %lld (window %lld)",
+                    static_cast<long long>(mb.stream), static_cast<long long>(mb.step),
+                    static_cast<long long>(mb.seq_len), static_cast<long long>(step + 1),
+                    static_cast<long long>(T));
+      phase_cp->slice(local, mb.tokens.data(), mb.targets.data(),
                mb.segment_ids.empty() ? nullptr : mb.segment_ids.data(),
                mb.position_ids.empty() ? nullptr : mb.position_ids.data(), config.micro_batch);
       sums[0] += static_cast<double>(local.n_valid);
@@ -262,9 +312,9 @@ TrainResult run_training(TrainConfig config) {
     comm.allreduce_sum(sums, 1);
     step_options.grad_normalizer = static_cast<int64_t>(sums[0]);
     grads.zero();
-    const RingStats ring_before = cp.ring() ? cp.ring()->stats() : RingStats{};
+    const RingStats ring_before = phase_cp->ring() ? phase_cp->ring()->stats() : RingStats{};
     for (const LocalBatch& local : batches) {
-      cp.bind(local, step_options);
+      phase_cp->bind(local, step_options);
       const kernels::LossSum ls =
           model::forward_backward(model, grads, local.tokens.data(), local.targets.data(),
                                   config.micro_batch, local_seq, step_options, ws);
@@ -294,12 +344,15 @@ TrainResult run_training(TrainConfig config) {
     result.last_loss = loss;
 
     const double tok_s = static_cast<double>(step_tokens) / seconds;
+    const double flops_per_token = model_flops_per_token(model.config, T);
     json line = {{"step", step},
+                 {"seq", T},
                  {"loss", loss},
                  {"lr", lr},
                  {"grad_norm", grad_norm},
                  {"clip_scale", stats.clip_scale},
                  {"tokens", tokens_seen},
+                 {"train_flops", curriculum_flops(curriculum, model.config, step)},
                  {"step_s", seconds},
                  {"data_s", data_s},
                  {"forward_backward_s", forward_backward_s},
@@ -318,8 +371,8 @@ TrainResult run_training(TrainConfig config) {
       comm.allreduce_sum(&cpu_all, 1);
       line["step_cpu_s_all_ranks"] = cpu_all;
     }
-    if (cp.ring()) {  // rank 0's ring: time its main thread waited for transfers, bytes sent
-      const RingStats& now = cp.ring()->stats();
+    if (phase_cp->ring()) {  // rank 0's ring: time its main thread waited, bytes sent
+      const RingStats& now = phase_cp->ring()->stats();
       line["ring_wait_s"] = now.wait_s - ring_before.wait_s;
       line["ring_attention_s"] = now.compute_s - ring_before.compute_s;
       line["ring_bytes_sent"] = now.bytes_sent - ring_before.bytes_sent;
