@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "cli/cli_test_util.h"
 #include "io/stories_fixture.h"
@@ -132,7 +134,13 @@ TEST(EvalCliContextParallel, PplMatchesOneProcess) {
     for (size_t at = r.output.find("wrote "); at != std::string::npos; at = r.output.find("wrote ", at + 1))
       ++wrote;
     EXPECT_EQ(wrote, 1u) << r.output;
-    EXPECT_TRUE(fs::exists(cp / "ppl.csv") && fs::exists(cp / "ppl_buckets.csv"));
+    auto files = [](const fs::path& d) {
+      std::vector<std::string> names;
+      for (const auto& e : fs::directory_iterator(d)) names.push_back(e.path().filename().string());
+      std::sort(names.begin(), names.end());
+      return names;
+    };
+    EXPECT_EQ(files(cp), files(one));  // the same outputs (JSON, CSVs, plots)
     const Worst w = expect_same_ppl(read_json(one / "ppl.json"), read_json(cp / "ppl.json"));
     std::printf("  eval ppl %s, 1 process vs context parallel 2: worst per-position NLL difference "
                 "%.2e (tolerance %.0e), worst relative perplexity difference %.2e\n",
