@@ -7,7 +7,9 @@
 #   DATA=<shards> bench/context_parallel.sh [model:T ...]     default: tiny:32768
 #
 # Environment: BUILD_DIR (build/release), DATA (required: shards from `longctx data`),
-#   THREADS (2), STEPS (1), RESULTS (bench/results).
+#   THREADS (2), STEPS (1), RESULTS (bench/results), SKIP_FINAL_EVAL (1: stop each run once
+#   its STEPS metrics lines are written, skipping the end-of-run validation forward, which
+#   needs less memory than a step and only costs time).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,7 +35,26 @@ run() {
   rm -rf "$out"
   echo "== $tag ($(date -u +%T), load $(cut -d' ' -f1 /proc/loadavg))" >&2
   "$@" --out "$out" --steps "$STEPS" --warmup 0 --eval-every 0 --eval-batches 1 \
-    --save-every 100000 --keep 1 >"$out.log" 2>&1 || { cat "$out.log" >&2; return 1; }
+    --save-every 100000 --keep 1 >"$out.log" 2>&1 &
+  local pid=$! status=0
+  if [ "${SKIP_FINAL_EVAL:-0}" = 1 ]; then
+    while kill -0 "$pid" 2>/dev/null; do
+      local done_steps
+      done_steps="$(grep -c tokens_per_s "$out/metrics.jsonl" 2>/dev/null || true)"
+      if [ "${done_steps:-0}" -ge "$STEPS" ]; then
+        # The run (and, under mpirun, its ranks, mpirun's children) ends here: SIGTERM would
+        # only ask for a checkpoint after the validation this skips.
+        kill -KILL $(pgrep -P "$pid" || true) "$pid" 2>/dev/null || true
+        echo "   stopped after step $STEPS (SKIP_FINAL_EVAL)" >&2
+        break
+      fi
+      sleep 2
+    done
+    wait "$pid" || true
+  else
+    wait "$pid" || status=$?
+  fi
+  [ "$status" -eq 0 ] || { cat "$out.log" >&2; return 1; }
   python3 -c 'import json,sys; tag=sys.argv[1]
 for l in open(sys.argv[2]):
     d=json.loads(l)

@@ -18,6 +18,7 @@
 #include "eval/ppl_eval.h"
 #include "eval/probes.h"
 #include "rope/rope_spec.h"
+#include "train/distributed.h"
 
 namespace longctx::cli {
 namespace {
@@ -86,9 +87,10 @@ struct PplArgs {
   bool no_bos = false, no_longppl = false;
   int64_t longppl_window = 0;
   double longppl_alpha = 2.0, longppl_beta = -2.0;
+  int context_parallel = 1;
 };
 
-void run_ppl(const PplArgs& a) {
+void run_ppl(const PplArgs& a, eval::ContextScoring* context) {
   eval::PplOptions o;
   o.rules.mode = eval::ppl_mode_from_name(a.mode);
   o.rules.bos = !a.no_bos;
@@ -101,7 +103,9 @@ void run_ppl(const PplArgs& a) {
   if (o.rules.mode != eval::PplMode::kLlamaCpp) o.lengths = parse_lengths(a.c.lengths, "--lengths");
   o.longppl = {!a.no_longppl, a.longppl_window, a.longppl_alpha, a.longppl_beta};
   o.memory_limit = memory_limit(a.c);
-  o.log = log_line;
+  const bool writer = context == nullptr || context->writer();
+  if (writer) o.log = log_line;
+  o.context = context;
   const eval::DocumentSet docs = documents(a.c);
   // The baseline is loaded once even when it is also a --model.
   std::vector<std::string> paths = a.c.models;
@@ -135,12 +139,39 @@ void run_ppl(const PplArgs& a) {
       base.label = "baseline: " + base.label;
     }
   }
-  std::printf("eval ppl rules: %s\n", o.rules.describe().c_str());
-  std::fflush(stdout);
+  if (writer) {
+    std::printf("eval ppl rules: %s\n", o.rules.describe().c_str());
+    if (context != nullptr)
+      std::printf("context parallel: every sequence split over %d MPI ranks (ring attention)\n",
+                  context->ranks());
+    std::fflush(stdout);
+  }
   const eval::PplResult r = eval::run_ppl(models, rows, docs, o);
+  if (!writer) return;  // every rank holds the same result; rank 0 writes it
   eval::write_ppl_outputs(r, a.c.out);
   std::printf("%s", eval::ppl_summary(r).c_str());
   print_written(a.c.out, "ppl");
+}
+
+// Under mpirun: the context group over the world's ranks; any rank's error ends every rank
+// (the others would wait for it in the ring or a collective), printed with its rank.
+void run_ppl_ranks(const PplArgs& a) {
+  train::Comm& world = train::Comm::world();
+  if (a.context_parallel == 1 && world.size() == 1) return run_ppl(a, nullptr);
+  try {
+    LONGCTX_CHECK(a.context_parallel != 1,
+                  "eval ppl under mpirun with %d ranks: give --context-parallel %d (every rank "
+                  "would otherwise evaluate, and write, the same)",
+                  world.size(), world.size());
+    eval::ContextScoring context(world, a.context_parallel);
+    run_ppl(a, &context);
+  } catch (const std::exception& e) {
+    if (world.size() == 1) throw;  // main prints it
+    std::fprintf(stderr, "longctx: error (rank %d): %s\n", world.rank(), e.what());
+    std::fflush(stderr);
+    world.abort(1);
+  }
+  world.finalize();
 }
 
 // ---- kld ----
@@ -226,7 +257,11 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str();
   ppl->add_option("--longppl-beta", pa.longppl_beta, "LongPPL long log-probability threshold")
       ->capture_default_str();
-  ppl->callback([] { run_ppl(pa); });
+  ppl->add_option("--context-parallel", pa.context_parallel,
+                  "Split every sequence over K MPI ranks along time (ring attention); run under "
+                  "`mpirun -np K`")
+      ->capture_default_str();
+  ppl->callback([] { run_ppl_ranks(pa); });
 
   static KldArgs ka;
   CLI::App* kld = ev->add_subcommand("kld", "KL divergence and top-token agreement against a reference");

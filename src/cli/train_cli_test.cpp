@@ -418,6 +418,26 @@ TEST(TrainCli, ContextParallelMatchesOneProcess) {
       << r.out;
 }
 
+// A rank that fails while a transfer is in flight (here rank 0 in the first backward: the
+// test model's 2 layers make exchanges 1-2 the forward's, LONGCTX_RING_FAULT is the hook of
+// train/ring_attention.h) ends every rank with its error printed; `timeout` turns a hang
+// into exit status 124 and a failed test.
+TEST(TrainCli, ContextParallelRankFailingMidRingEndsEveryRank) {
+  if (std::system("command -v mpirun >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "mpirun not installed (scripts/install-deps.sh installs openmpi-bin)";
+  const fs::path base = temp_dir("context-fault");
+  const CliRun r = run_shell(
+      "timeout -k 10 120 mpirun --allow-run-as-root --oversubscribe -np 2 -x LONGCTX_RING_FAULT=0:3 " +
+      std::string(LONGCTX_BINARY) + " train " + common_flags(base / "run", 4) +
+      " --eval-every 0 --context-parallel 2");
+  EXPECT_NE(r.status, 124) << "hung (killed by timeout):\n" << r.out;
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("longctx: error (rank 0): ring attention: fault injected on rank 0 at exchange 3"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("ending every rank"), std::string::npos) << r.out;
+}
+
 // `extend` end to end with --context-parallel 2 (the acceptance run, at test scale):
 // a new position encoding, a longer window, PoSE positions reaching 4x the window, the final
 // model written; its curve equals one process's.

@@ -82,11 +82,15 @@ void check_memory_up_front(const std::vector<EvalModel>& models, const std::vect
       int64_t T = r.mode == PplMode::kSliding ? std::min(r.window, L) : L;
       if (o.longppl.enabled && r.mode != PplMode::kLlamaCpp)
         T = std::max(T, std::min(longppl_window, L));
-      workspace = std::max(workspace, TokenScorer::workspace_bytes(c, T));
+      workspace = std::max(workspace, o.context != nullptr
+                                          ? ContextScoring::bytes_needed(c, T, o.context->ranks())
+                                          : TokenScorer::workspace_bytes(c, T));
     }
     MemoryEstimate e;
     e.add("weights", weights);
-    e.add(strformat("forward workspace at %lld tokens", static_cast<long long>(L)), workspace);
+    e.add(strformat("forward workspace at %lld tokens%s", static_cast<long long>(L),
+                    o.context != nullptr ? " (one rank's share)" : ""),
+          workspace);
     // Sample streams, per-token losses and LongPPL masks (a few floats per sample token).
     e.add("per-token arrays", static_cast<size_t>(n_samples) * static_cast<size_t>(L + 1) * 16);
     check_memory(e, o.memory_limit, "eval ppl", L);
@@ -160,7 +164,7 @@ PplResult run_ppl(std::vector<EvalModel>& models, const std::vector<EvalRow>& ro
     const EvalRow& row = rows[ri];
     const EvalModel& em = models[static_cast<size_t>(row.model)];
     model::LlamaModel& model = apply_row(models, row);
-    TokenScorer scorer(model);
+    TokenScorer scorer(model, options.context);
     PplRow out;
     out.row = row;
     out.json_base = row.to_json(em);

@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/context_scoring.h"
 #include "eval/ppl_rules.h"
 #include "eval/scoring.h"
 #include "eval/sources.h"
@@ -47,8 +48,11 @@ struct PplOptions {
   std::vector<int64_t> lengths;  // ascending, distinct
   PplRules rules;
   LongPplOptions longppl;
-  size_t memory_limit = 0;       // bytes; 0 = no check
+  size_t memory_limit = 0;       // bytes; 0 = no check (per rank under context parallelism)
   std::function<void(const std::string&)> log;  // progress lines (may be empty)
+  // Null: one process. Else every forward pass is split over its MPI ranks (each rank calls
+  // run_ppl with the same arguments and gets the same result; eval/context_scoring.h).
+  ContextScoring* context = nullptr;
 };
 
 struct PplAtLength {

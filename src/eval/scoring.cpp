@@ -14,6 +14,8 @@ size_t TokenScorer::workspace_bytes(const model::ModelConfig& config, int64_t T)
 }
 
 const float* TokenScorer::hidden(std::span<const int32_t> inputs) {
+  LONGCTX_CHECK(context_ == nullptr,
+                "hidden states are not gathered under --context-parallel (only per-token losses)");
   Timer t;
   const float* h = model::forward_hidden_long(model_, inputs.data(),
                                               static_cast<int64_t>(inputs.size()), ws_);
@@ -26,6 +28,13 @@ void TokenScorer::losses(float* out, std::span<const int32_t> inputs,
                          std::span<const int32_t> targets) {
   LONGCTX_CHECK(inputs.size() == targets.size(), "TokenScorer::losses: %zu inputs, %zu targets",
                 inputs.size(), targets.size());
+  if (context_ != nullptr) {
+    Timer t;
+    context_->losses(out, model_, inputs, targets);
+    seconds_ += t.seconds();
+    tokens_ += static_cast<int64_t>(inputs.size());
+    return;
+  }
   const float* h = hidden(inputs);
   Timer t;
   const model::ModelConfig& c = model_.config;

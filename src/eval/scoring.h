@@ -1,11 +1,14 @@
 // Per-token losses of one model over token streams, through the layer-by-layer forward
 // (model/forward_long.h), with the chunking rules of ppl_rules.h. Keeps its workspace
 // between calls and counts the tokens and seconds of its forward passes (throughput).
+// With context parallelism (eval/context_scoring.h) every pass is split over the MPI ranks
+// and each rank gets the whole pass's losses.
 #pragma once
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "eval/context_scoring.h"
 #include "eval/ppl_rules.h"
 #include "model/forward_long.h"
 #include "model/llama.h"
@@ -14,9 +17,12 @@ namespace longctx::eval {
 
 class TokenScorer {
  public:
-  explicit TokenScorer(const model::LlamaModel& model) : model_(model) {}
+  // context: null = this process alone; else losses() runs split over its ranks (collective).
+  explicit TokenScorer(const model::LlamaModel& model, ContextScoring* context = nullptr)
+      : model_(model), context_(context) {}
 
   // One forward pass: inputs (T) -> final-norm hidden states (T, C), valid until the next call.
+  // Not under context parallelism (Error).
   const float* hidden(std::span<const int32_t> inputs);
   // One forward pass: losses (T) = -log p(targets[t] | inputs[0..t]) (0 where target is -1).
   void losses(float* out, std::span<const int32_t> inputs, std::span<const int32_t> targets);
@@ -37,6 +43,7 @@ class TokenScorer {
 
  private:
   const model::LlamaModel& model_;
+  ContextScoring* context_ = nullptr;
   model::LongForwardWorkspace ws_;
   int64_t tokens_ = 0;
   double seconds_ = 0;

@@ -65,6 +65,14 @@ bool TrainWorkspace::fits_forward(const ModelConfig& config, int64_t B, int64_t 
   return matches(config, B, T);
 }
 
+size_t TrainWorkspace::bytes_needed(const ModelConfig& config, int64_t B, int64_t T,
+                                    WorkspaceLayout layout) {
+  TrainWorkspace scratch;
+  Carver count(nullptr);
+  carve(count, config, B, T, layout, scratch);
+  return count.used() * sizeof(float);
+}
+
 void TrainWorkspace::prepare(const ModelConfig& config, int64_t B, int64_t T,
                              WorkspaceLayout layout) {
   LONGCTX_CHECK(B > 0 && T > 0, "TrainWorkspace: batch %lld and sequence length %lld must be positive",

@@ -59,6 +59,10 @@ class TrainWorkspace {
   void prepare(const ModelConfig& config, int64_t B, int64_t T, WorkspaceLayout layout);
   // True when a prepared workspace already fits a forward-only pass of (config, B, T).
   bool fits_forward(const ModelConfig& config, int64_t B, int64_t T) const;
+  // Bytes prepare(config, B, T, layout) allocates (the same carving), for estimates made
+  // before a run.
+  static size_t bytes_needed(const ModelConfig& config, int64_t B, int64_t T,
+                             WorkspaceLayout layout);
 
   size_t bytes() const { return buffer_.size() * sizeof(float); }
   WorkspaceLayout layout() const { return layout_; }

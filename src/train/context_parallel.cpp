@@ -25,14 +25,22 @@ ContextParallel::ContextParallel(Comm& world, int context_parallel, int64_t seq_
     : layout_(parallel_layout(world.size(), world.rank(), context_parallel)), seq_len_(seq_len) {
   if (!active()) return;
   // Checked before any collective, identically on every rank.
-  const ContextSplit check(seq_len, layout_.context, layout_.context_rank);
-  (void)check;
+  if (seq_len != 0) {
+    const ContextSplit check(seq_len, layout_.context, layout_.context_rank);
+    (void)check;
+  }
   group_ = world.split(layout_.data_rank, layout_.context_rank);
   LONGCTX_CHECK(group_->size() == layout_.context && group_->rank() == layout_.context_rank,
                 "--context-parallel: group of %d ranks, expected %d", group_->size(),
                 layout_.context);
   transport_ = std::make_unique<MpiRingTransport>(*group_);
-  ring_ = std::make_unique<RingAttention>(*transport_, seq_len);
+  if (seq_len != 0) ring_ = std::make_unique<RingAttention>(*transport_, seq_len);
+}
+
+void ContextParallel::set_seq_len(int64_t seq_len) {
+  if (seq_len == seq_len_ && (ring_ || !active())) return;
+  seq_len_ = seq_len;
+  if (active()) ring_ = std::make_unique<RingAttention>(*transport_, seq_len);
 }
 
 void ContextParallel::slice(LocalBatch& local, const int32_t* tokens, const int32_t* targets,

@@ -40,10 +40,14 @@ struct LocalBatch {
 class ContextParallel {
  public:
   // Splits `world` into the groups (collective over it); K = 1 needs no MPI, and the calls
-  // below then pass micro-batches through unchanged.
+  // below then pass micro-batches through unchanged. seq_len 0: set later by set_seq_len.
   ContextParallel(Comm& world, int context_parallel, int64_t seq_len);
   const ParallelLayout& layout() const { return layout_; }
   bool active() const { return layout_.context > 1; }
+  // Sequences of another length T (a multiple of 2K) from now on: evaluation scores sequences
+  // of several lengths. Local; every rank of the group makes the same calls.
+  void set_seq_len(int64_t seq_len);
+  int64_t seq_len() const { return seq_len_; }
 
   // This rank's rows of a micro-batch: tokens, targets (B, T); segment_ids, position_ids
   // (B, T) or null (position ids then 0..T-1, sliced).

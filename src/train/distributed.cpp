@@ -80,7 +80,8 @@ std::unique_ptr<Comm> Comm::split(int color, int key) {
   return std::unique_ptr<Comm>(new Comm(static_cast<int>(MPI_Comm_c2f(part)), rank, size));
 }
 
-void Comm::exchange(const std::vector<Message>& sends, const std::vector<Message>& receives) {
+void Comm::exchange(const std::vector<Message>& sends, const std::vector<Message>& receives,
+                    const std::atomic<bool>* stop) {
   if (sends.empty() && receives.empty()) return;
   LONGCTX_CHECK(mpi_, "MPI exchange: this process was not started by mpirun");
   const MPI_Comm c = MPI_Comm_f2c(handle_);
@@ -107,7 +108,7 @@ void Comm::exchange(const std::vector<Message>& sends, const std::vector<Message
     check_mpi(
         MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE),
         "Testall");
-    if (done) return;
+    if (done || (stop != nullptr && stop->load())) return;
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(200));
   }

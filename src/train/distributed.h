@@ -10,6 +10,7 @@
 // runs its point-to-point exchanges on a helper thread while the main thread computes, and
 // never while the main thread makes MPI calls of its own.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,7 +40,9 @@ class Comm {
   std::unique_ptr<Comm> split(int color, int key);
   // Posts every send and receive at once, then completes them all (MPI_Isend / MPI_Irecv,
   // polled with short sleeps so that a waiting helper thread does not occupy a core).
-  void exchange(const std::vector<Message>& sends, const std::vector<Message>& receives);
+  // stop: when it turns true, returns without completing them (only before abort()).
+  void exchange(const std::vector<Message>& sends, const std::vector<Message>& receives,
+                const std::atomic<bool>* stop = nullptr);
   // True when another thread than the one that initialised MPI may call exchange (while
   // that one makes no MPI call): MPI granted at least MPI_THREAD_SERIALIZED.
   bool threads_may_call() const { return thread_level_ok_; }

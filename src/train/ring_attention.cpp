@@ -1,6 +1,8 @@
 #include "train/ring_attention.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -48,6 +50,17 @@ MpiRingTransport::~MpiRingTransport() {
   if (worker_.joinable()) worker_.join();
 }
 
+void MpiRingTransport::fail(const std::string& message) {
+  stop_ = true;  // the helper thread leaves its exchange unfinished, so no MPI call overlaps
+  if (worker_.joinable()) worker_.join();
+  std::fprintf(stderr, "longctx: error (rank %d): %s\n", Comm::world().rank(), message.c_str());
+  std::fprintf(stderr,
+               "longctx: rank %d failed in the middle of ring attention; ending every rank\n",
+               Comm::world().rank());
+  std::fflush(stderr);
+  comm_.abort(1);
+}
+
 void MpiRingTransport::start(std::vector<Message> sends, std::vector<Message> receives) {
   LONGCTX_CHECK(!pending_, "ring transport: an exchange is already pending");
   pending_ = true;
@@ -59,7 +72,7 @@ void MpiRingTransport::start(std::vector<Message> sends, std::vector<Message> re
   error_ = nullptr;
   worker_ = std::thread([this, s = std::move(sends), r = std::move(receives)] {
     try {
-      comm_.exchange(s, r);
+      comm_.exchange(s, r, &stop_);
     } catch (...) {
       error_ = std::current_exception();
     }
@@ -89,7 +102,15 @@ struct RingAttention::Dims {
 };
 
 RingAttention::RingAttention(RingTransport& transport, int64_t seq_len)
-    : transport_(transport), split_(seq_len, transport.size(), transport.rank()) {}
+    : transport_(transport), split_(seq_len, transport.size(), transport.rank()) {
+  if (const char* fault = std::getenv("LONGCTX_RING_FAULT")) {
+    int rank = -1;
+    long long n = -1;
+    LONGCTX_CHECK(std::sscanf(fault, "%d:%lld", &rank, &n) == 2 && n >= 1,
+                  "LONGCTX_RING_FAULT='%s': expected RANK:N (N >= 1)", fault);
+    if (rank == split_.rank) fault_at_ = n;
+  }
+}
 
 void RingAttention::set_batch(const int32_t* whole_segment_ids, int64_t B) {
   LONGCTX_CHECK(B >= 1, "ring attention: batch of %lld sequences", static_cast<long long>(B));
@@ -151,12 +172,27 @@ void RingAttention::start(std::vector<Message> sends, std::vector<Message> recei
   for (const Message& m : sends) stats_.bytes_sent += m.n * static_cast<int64_t>(sizeof(float));
   ++stats_.exchanges;
   transport_.start(std::move(sends), std::move(receives));
+  in_flight_ = true;
+  if (stats_.exchanges == fault_at_)
+    throw_error("ring attention: fault injected on rank %d at exchange %lld (LONGCTX_RING_FAULT)",
+                split_.rank, static_cast<long long>(fault_at_));
 }
 
 void RingAttention::wait() {
   Timer t;
+  in_flight_ = false;
   transport_.wait();
   stats_.wait_s += t.seconds();
+}
+
+template <class Body>
+void RingAttention::guarded(Body&& body) {
+  try {
+    body();
+  } catch (const std::exception& e) {
+    if (in_flight_) transport_.fail(e.what());
+    throw;
+  }
 }
 
 namespace {
@@ -178,6 +214,18 @@ kernels::AttentionBlockShape block_shape(int64_t T_q, int64_t T_kv, int64_t lse_
 
 void RingAttention::forward(float* out, float* lse, const float* q, const float* k, const float* v,
                             const kernels::AttentionShape& shape, const int32_t* segment_ids) {
+  guarded([&] { forward_steps(out, lse, q, k, v, shape, segment_ids); });
+}
+
+void RingAttention::backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                             const float* lse, const float* q, const float* k, const float* v,
+                             const kernels::AttentionShape& shape, const int32_t* segment_ids) {
+  guarded([&] { backward_steps(dq, dk, dv, dout, out, lse, q, k, v, shape, segment_ids); });
+}
+
+void RingAttention::forward_steps(float* out, float* lse, const float* q, const float* k,
+                                  const float* v, const kernels::AttentionShape& shape,
+                                  const int32_t* segment_ids) {
   const Dims d = check_call(shape, segment_ids);
   const int K = split_.K, r = split_.rank;
   const int next = (r + 1) % K, prev = (r + K - 1) % K;
@@ -228,9 +276,11 @@ void RingAttention::forward(float* out, float* lse, const float* q, const float*
   stats_.compute_s += compute.seconds() - (stats_.wait_s - waited_before);
 }
 
-void RingAttention::backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
-                             const float* lse, const float* q, const float* k, const float* v,
-                             const kernels::AttentionShape& shape, const int32_t* segment_ids) {
+void RingAttention::backward_steps(float* dq, float* dk, float* dv, const float* dout,
+                                   const float* out, const float* lse, const float* q,
+                                   const float* k, const float* v,
+                                   const kernels::AttentionShape& shape,
+                                   const int32_t* segment_ids) {
   const Dims d = check_call(shape, segment_ids);
   const int K = split_.K, r = split_.rank;
   const int next = (r + 1) % K, prev = (r + K - 1) % K;

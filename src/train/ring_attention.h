@@ -24,9 +24,16 @@
 //
 // Document masking: every rank of a group holds the segment ids of the whole sequences
 // (set_batch), so blocks from other ranks are masked exactly like local ones.
+//
+// Errors: one rank failing while a transfer is in flight would leave its peers waiting for
+// messages that never come; the MPI transport then prints the error and ends every rank
+// (RingTransport::fail). For tests, LONGCTX_RING_FAULT=RANK:N makes rank RANK of every ring
+// throw an Error right after starting its N-th exchange (counted from 1 per ring).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <exception>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -66,6 +73,11 @@ class RingTransport {
   virtual void start(std::vector<Message> sends, std::vector<Message> receives) = 0;
   // Completes the started exchange (nothing when none is pending); rethrows its error.
   virtual void wait() = 0;
+  // An error on this rank while an exchange is in flight: the peers wait for messages this
+  // rank will never send, so the group cannot go on. The MPI transport prints the error and
+  // ends every rank (MPI_Abort) without waiting for the exchange; others return, and the
+  // error propagates to the caller.
+  virtual void fail(const std::string& message) { (void)message; }
 };
 
 // Over an MPI communicator: each exchange runs on a helper thread (Comm::exchange), so the
@@ -79,9 +91,11 @@ class MpiRingTransport final : public RingTransport {
   int size() const override { return comm_.size(); }
   void start(std::vector<Message> sends, std::vector<Message> receives) override;
   void wait() override;
+  [[noreturn]] void fail(const std::string& message) override;
 
  private:
   Comm& comm_;
+  std::atomic<bool> stop_{false};  // set by fail(): the helper thread stops polling
   std::thread worker_;
   std::exception_ptr error_;
   std::vector<Message> sends_, receives_;  // pending, when run inside wait()
@@ -122,9 +136,20 @@ class RingAttention final : public model::SequenceAttention {
   const int32_t* segments_of(int src, int64_t b) const;
   void start(std::vector<Message> sends, std::vector<Message> receives);
   void wait();
+  // Runs a forward or backward; an error in it while an exchange is in flight goes to
+  // RingTransport::fail before it propagates.
+  template <class Body>
+  void guarded(Body&& body);
+  void forward_steps(float* out, float* lse, const float* q, const float* k, const float* v,
+                     const kernels::AttentionShape& shape, const int32_t* segment_ids);
+  void backward_steps(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                      const float* lse, const float* q, const float* k, const float* v,
+                      const kernels::AttentionShape& shape, const int32_t* segment_ids);
 
   RingTransport& transport_;
   ContextSplit split_;
+  bool in_flight_ = false;     // an exchange started and not yet waited for
+  int64_t fault_at_ = -1;      // LONGCTX_RING_FAULT on this rank: the exchange that fails
   int64_t B_ = 0;
   bool masked_ = false;
   std::vector<int32_t> segments_;  // (K, B, 2C): every rank's local segment ids
