@@ -35,12 +35,6 @@ for b in dispatch native; do
   echo "== $b build: $("${dir[$b]}/longctx" info | sed -n 's/^SIMD target: *//p'), $("${dir[$b]}/longctx" info | sed -n 's/^build: *//p')" >&2
 done
 
-tag() {  # appends {"build": $1} to every JSON line of file $2 into RESULTS
-  python3 -c 'import json,sys
-for line in open(sys.argv[2]):
-    r = json.loads(line); r["build"] = sys.argv[1]; print(json.dumps(r))' "$1" "$2" >> "$RESULTS"
-}
-
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for round in $(seq 1 "$ROUNDS"); do
@@ -55,7 +49,7 @@ for round in $(seq 1 "$ROUNDS"); do
       --json "$tmp/out.jsonl" >/dev/null
     "${dir[$b]}/attention_bench" --json "$tmp/out.jsonl" >/dev/null
     "${dir[$b]}/attention_bench" --json "$tmp/out.jsonl" 32768 2 1 32 2 "$THREADS" >/dev/null
-    tag "$b" "$tmp/out.jsonl"
+    python3 "$root/bench/tag_jsonl.py" build="$b" "$tmp/out.jsonl" >> "$RESULTS"
   done
 done
 python3 "$root/bench/dispatch_summary.py" "$RESULTS"

@@ -17,8 +17,7 @@ SECONDS_PER_SHAPE="${SECONDS_PER_SHAPE:-0.5}"
 RESULTS="${RESULTS:-$root/bench/results/gemm}"
 mkdir -p "$RESULTS"
 cmake --build "$BUILD_DIR" --target matmul_peak train_step -j"$THREADS" >/dev/null
-echo "{\"bench\": \"machine\", \"date\": \"$(date -u +%FT%TZ)\", \"commit\": \"$(git -C "$root" rev-parse --short HEAD)\", \"cpu\": \"$(lscpu | sed -n 's/^Model name: *//p' | head -1)\", \"loadavg_at_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" \
-  > "$RESULTS/machine.json"
+python3 "$root/bench/tag_jsonl.py" --machine "$root" > "$RESULTS/machine.json"
 
 "$BUILD_DIR/matmul_peak" --threads "$THREADS" --seconds "$SECONDS_PER_SHAPE" \
   --json "$RESULTS/matmul_peak.json"
@@ -36,10 +35,7 @@ for round in $(seq 1 "$ROUNDS"); do
       --threads "$THREADS" --json "$tmp/out.jsonl" >/dev/null
     LONGCTX_MATMUL=$e "$BUILD_DIR/train_step" --config small --seq 2048 --steps 3 --warmup 1 \
       --threads "$THREADS" --json "$tmp/out.jsonl" >/dev/null
-    python3 -c 'import json,sys
-for line in open(sys.argv[1]):
-    r = json.loads(line); r["round"] = int(sys.argv[2]); print(json.dumps(r))' \
-      "$tmp/out.jsonl" "$round" >> "$RESULTS/train_step.jsonl"
+    python3 "$root/bench/tag_jsonl.py" round:="$round" "$tmp/out.jsonl" >> "$RESULTS/train_step.jsonl"
   done
 done
 python3 "$root/bench/gemm_summary.py" "$RESULTS"

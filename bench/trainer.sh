@@ -33,8 +33,7 @@ bin="$BUILD_DIR/longctx"
 mkdir -p "$RESULTS"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-echo "{\"bench\": \"machine\", \"date\": \"$(date -u +%FT%TZ)\", \"commit\": \"$(git -C "$root" rev-parse --short HEAD)\", \"cpu\": \"$(lscpu | sed -n 's/^Model name: *//p' | head -1)\", \"loadavg_at_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" \
-  > "$RESULTS/machine.json"
+python3 "$root/bench/tag_jsonl.py" --machine "$root" > "$RESULTS/machine.json"
 
 # One trainer run; its metrics lines, tagged, appended to $RESULTS/$1.jsonl.
 train_run() {
@@ -43,9 +42,7 @@ train_run() {
   rm -rf "$out"
   "$@" --out "$out" --eval-every 0 --save-every 100000 --keep 1 >/dev/null 2>"$out.log" ||
     { cat "$out.log" >&2; return 1; }
-  python3 -c 'import json,sys; tag=sys.argv[1]
-for l in open(sys.argv[2]):
-    d=json.loads(l); d["tag"]=tag; print(json.dumps(d))' "$tag" "$out/metrics.jsonl" >> "$RESULTS/$file.jsonl"
+  python3 "$root/bench/tag_jsonl.py" tag="$tag" "$out/metrics.jsonl" >> "$RESULTS/$file.jsonl"
 }
 
 if want overhead; then
@@ -55,7 +52,7 @@ if want overhead; then
       set -- $spec
       echo "== overhead round $round: $1 T=$2" >&2
       "$BUILD_DIR/train_step" --config "$1" --seq "$2" --steps "$3" --warmup 1 --threads "$THREADS" \
-        | grep '^{' | sed "s/^{/{\"tag\": \"train_step $1 $2\", /" >> "$RESULTS/overhead.jsonl"
+        | grep '^{' | python3 "$root/bench/tag_jsonl.py" tag="train_step $1 $2" >> "$RESULTS/overhead.jsonl"
       train_run overhead "train $1 $2 nomask" "$bin" train --model-config "$1" --data "$DATA" \
         --seq "$2" --steps $(($3 + 1)) --threads "$THREADS" --no-document-mask
       train_run overhead "train $1 $2 mask" "$bin" train --model-config "$1" --data "$DATA" \

@@ -47,7 +47,7 @@ void write_kld_outputs(const KldResult& r, const std::string& dir) {
   std::string csv = csv_line({"label", "length", "beyond_trained", "samples", "tokens", "mean_kld",
                               "kld_ci95_lo", "kld_ci95_hi", "max_kld", "top1_agreement",
                               "mean_nll", "reference_mean_nll"});
-  std::string buckets = csv_line({"label", "length", "start", "end", "mean_kld", "top1_agreement", "count"});
+  std::string buckets = bucket_csv_header({"mean_kld", "top1_agreement"});
   for (const KldRow& row : r.rows)
     for (const KldAtLength& a : row.lengths) {
       csv += csv_line({row.row.label, std::to_string(a.length), a.beyond_trained ? "1" : "0",
@@ -55,11 +55,7 @@ void write_kld_outputs(const KldResult& r, const std::string& dir) {
                        csv_number(a.kld_ci.lo), csv_number(a.kld_ci.hi), csv_number(a.max_kld),
                        csv_number(a.top1_agreement), csv_number(a.mean_nll),
                        csv_number(a.reference_mean_nll)});
-      for (size_t b = 0; b < a.kld_buckets.size(); ++b)
-        buckets += csv_line({row.row.label, std::to_string(a.length),
-                             std::to_string(a.kld_buckets[b].start), std::to_string(a.kld_buckets[b].end),
-                             csv_number(a.kld_buckets[b].mean), csv_number(a.agreement_buckets[b].mean),
-                             std::to_string(a.kld_buckets[b].count)});
+      buckets += bucket_csv_lines(row.row.label, a.length, {&a.kld_buckets, &a.agreement_buckets});
     }
   write_output(dir, "kld.csv", csv);
   write_output(dir, "kld_buckets.csv", buckets);
@@ -80,17 +76,10 @@ void write_kld_outputs(const KldResult& r, const std::string& dir) {
   kpos.y.label = "mean KL (nats)";
   apos.y.label = "agreement (%)";
   for (const KldRow& row : r.rows) {
-    PlotSeries s, a;
-    s.name = a.name = row.row.label;
-    s.markers = a.markers = true;
-    for (const KldAtLength& x : row.lengths) {
-      s.x.push_back(static_cast<double>(x.length));
-      s.y.push_back(x.mean_kld);
-      a.x.push_back(static_cast<double>(x.length));
-      a.y.push_back(100 * x.top1_agreement);
-    }
-    p.series.push_back(std::move(s));
-    agree.series.push_back(std::move(a));
+    p.series.push_back(
+        length_series(row.row.label, row.lengths, [](const KldAtLength& x) { return x.mean_kld; }));
+    agree.series.push_back(length_series(
+        row.row.label, row.lengths, [](const KldAtLength& x) { return 100 * x.top1_agreement; }));
     kpos.series.push_back(bucket_series(row.row.label, row.lengths.back().kld_buckets));
     apos.series.push_back(bucket_series(row.row.label, row.lengths.back().agreement_buckets, 100));
   }

@@ -85,7 +85,7 @@ void write_ppl_outputs(const PplResult& r, const std::string& dir) {
                               "tokens_scored", "mean_nll", "ppl", "ppl_ci95_lo", "ppl_ci95_hi",
                               "longppl", "key_tokens", "tokens_per_second",
                               "delta_nll_vs_baseline", "ppl_ratio_vs_baseline"});
-  std::string buckets = csv_line({"label", "length", "start", "end", "mean_nll", "count"});
+  std::string buckets = bucket_csv_header({"mean_nll"});
   for (const PplRow& row : r.rows) {
     const std::string model = row.json_base.value("model", ""), rope = row.json_base.value("rope", "");
     if (row.llamacpp) {
@@ -106,9 +106,7 @@ void write_ppl_outputs(const PplResult& r, const std::string& dir) {
                        csv_number(a.tokens_per_second),
                        a.delta_nll ? csv_number(*a.delta_nll) : "",
                        a.delta_nll ? csv_number(std::exp(*a.delta_nll)) : ""});
-      for (const Bucket& b : a.buckets)
-        buckets += csv_line({row.row.label, std::to_string(a.length), std::to_string(b.start),
-                             std::to_string(b.end), csv_number(b.mean), std::to_string(b.count)});
+      buckets += bucket_csv_lines(row.row.label, a.length, {&a.buckets});
     }
   }
   write_output(dir, "ppl.csv", csv);
@@ -123,18 +121,11 @@ void write_ppl_outputs(const PplResult& r, const std::string& dir) {
   PlotSpec lp = length_plot("LongPPL (key tokens only) against context length", "LongPPL", true);
   bool any_longppl = false;
   for (const PplRow& row : r.rows) {
-    PlotSeries s, k;
-    s.name = k.name = row.row.label;
-    s.markers = k.markers = true;
-    for (const PplAtLength& a : row.lengths) {
-      s.x.push_back(static_cast<double>(a.length));
-      s.y.push_back(a.ppl);
-      k.x.push_back(static_cast<double>(a.length));
-      k.y.push_back(a.longppl);
-      any_longppl |= !std::isnan(a.longppl);
-    }
-    p.series.push_back(std::move(s));
-    lp.series.push_back(std::move(k));
+    p.series.push_back(
+        length_series(row.row.label, row.lengths, [](const PplAtLength& a) { return a.ppl; }));
+    lp.series.push_back(
+        length_series(row.row.label, row.lengths, [](const PplAtLength& a) { return a.longppl; }));
+    for (const PplAtLength& a : row.lengths) any_longppl |= !std::isnan(a.longppl);
   }
   add_trained_marker(p, trained, x_lo, x_hi);
   add_trained_marker(lp, trained, x_lo, x_hi);

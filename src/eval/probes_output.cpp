@@ -110,14 +110,8 @@ void write_probe_outputs(const ProbeResult& r, const std::string& dir) {
                          r.task == ProbeTask::kFsr ? "documents" : "trials per depth");
   int64_t trained = INT64_MAX;
   for (const ProbeRow& row : r.rows) {
-    PlotSeries s;
-    s.name = row.row.label;
-    s.markers = true;
-    for (const ScoreCell& c : row.by_length) {
-      s.x.push_back(static_cast<double>(c.length));
-      s.y.push_back(c.score.mean);
-    }
-    p.series.push_back(std::move(s));
+    p.series.push_back(length_series(row.row.label, row.by_length,
+                                     [](const ScoreCell& c) { return c.score.mean; }));
     trained = std::min(trained, row.trained_length);
   }
   add_trained_marker(p, trained, static_cast<double>(r.options.lengths.front()),

@@ -7,12 +7,12 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/attention_block_geometry.h"
+#include "kernels/attention_geometry.h"
 
 namespace longctx::kernels::ref {
 namespace {
 
-using attention_detail::BlockGeometry;
+using attention_detail::AttentionGeometry;
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 bool visible(const int32_t* q_seg, const int32_t* k_seg, int64_t i, int64_t j) {
@@ -20,7 +20,7 @@ bool visible(const int32_t* q_seg, const int32_t* k_seg, int64_t i, int64_t j) {
 }
 
 // Scaled score of query row (i, h) against key j (kv head h / G).
-double score(const BlockGeometry& g, const double* q, const double* k, int64_t i, int64_t h,
+double score(const AttentionGeometry& g, const double* q, const double* k, int64_t i, int64_t h,
              int64_t j) {
   const double* qr = q + i * g.q_row + h * g.D;
   const double* kr = k + j * g.kv_row + (h / g.G) * g.D;
@@ -34,8 +34,8 @@ double score(const BlockGeometry& g, const double* q, const double* k, int64_t i
 void attention_block_forward(double* out, double* lse, const double* q, const double* k,
                              const double* v, const AttentionBlockShape& shape,
                              const int32_t* q_segments, const int32_t* k_segments) {
-  const BlockGeometry g = attention_detail::make_block_geometry(shape, q_segments, k_segments,
-                                                                "ref::attention_block_forward");
+  const AttentionGeometry g = attention_detail::make_block_geometry(shape, q_segments, k_segments,
+                                                                    "ref::attention_block_forward");
   std::vector<double> p(static_cast<size_t>(g.T_kv)), part(static_cast<size_t>(g.D));
   for (int64_t h = 0; h < g.H; ++h)
     for (int64_t i = 0; i < g.T_q; ++i) {
@@ -74,8 +74,8 @@ void attention_block_backward(double* dq, double* dk, double* dv, const double* 
                               const double* out, const double* lse, const double* q,
                               const double* k, const double* v, const AttentionBlockShape& shape,
                               const int32_t* q_segments, const int32_t* k_segments) {
-  const BlockGeometry g = attention_detail::make_block_geometry(shape, q_segments, k_segments,
-                                                                "ref::attention_block_backward");
+  const AttentionGeometry g = attention_detail::make_block_geometry(
+      shape, q_segments, k_segments, "ref::attention_block_backward");
   for (int64_t h = 0; h < g.H; ++h) {
     const int64_t h_kv = h / g.G;
     for (int64_t i = 0; i < g.T_q; ++i) {

@@ -8,23 +8,23 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "core/error.h"
-#include "core/threads.h"
 #include "kernels/attention.h"
 #include "kernels/attention_block_reference.h"
 #include "kernels/attention_reference.h"
+#include "kernels/attention_testing.h"
 #include "kernels/simd_testing.h"
 #include "kernels/testing.h"
 
 namespace longctx::kernels {
 namespace {
 
+using attention_testing::AttentionResults;
+using attention_testing::lse_diff;
 using longctx::testing::convert;
-using longctx::testing::max_abs_diff;
 using longctx::testing::max_rel_error;
 using longctx::testing::random_normal;
 
@@ -96,26 +96,37 @@ std::string describe(const BlockCase& c) {
                    c.segments ? 1 : 0, c.scale, static_cast<long long>(c.lse_pad));
 }
 
-// max |a - b| relative to b's largest entry; absolute when b is all zero (one key per query:
-// P = 1 and dS = P (dP - D_i) = 0, so dq and dk vanish and float leaves only rounding).
-double scaled_max(const std::vector<float>& a, const std::vector<double>& b) {
-  double m = 0.0;
-  for (double x : b) m = std::max(m, std::fabs(x));
-  return m > 0.0 ? max_abs_diff(a, b) / m : max_abs_diff(a, b);
+// Forward then backward of one block, gradients accumulated into zeros.
+AttentionResults<float> run_kernels(const BlockCase& c, const BlockData& d) {
+  const AttentionBlockShape s = shape_of(c);
+  AttentionResults<float> r;
+  r.out.assign(d.q.size(), 0.0f);
+  r.lse.assign(lse_size(c), 0.0f);
+  r.dq.assign(d.q.size(), 0.0f);
+  r.dk.assign(d.k.size(), 0.0f);
+  r.dv.assign(d.v.size(), 0.0f);
+  attention_block_forward(r.out.data(), r.lse.data(), d.q.data(), d.k.data(), d.v.data(), s, d.qs(),
+                          d.ks());
+  attention_block_backward(r.dq.data(), r.dk.data(), r.dv.data(), d.dout.data(), r.out.data(),
+                           r.lse.data(), d.q.data(), d.k.data(), d.v.data(), s, d.qs(), d.ks());
+  return r;
 }
 
-// max |a - b| over log-sum-exps, where rows that see no key must be -inf in both (a row
-// -inf in one and finite in the other counts as an infinite difference).
-double lse_diff(const std::vector<float>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double m = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::isinf(a[i]) && std::isinf(b[i]) && (a[i] < 0) == (b[i] < 0)) continue;
-    const double d = std::fabs(static_cast<double>(a[i]) - b[i]);
-    if (std::isnan(d)) return NAN;
-    m = std::max(m, d);
-  }
-  return m;
+AttentionResults<double> run_reference(const BlockCase& c, const BlockData& d) {
+  const AttentionBlockShape s = shape_of(c);
+  const auto q = convert<double>(d.q), k = convert<double>(d.k), v = convert<double>(d.v);
+  const auto dout = convert<double>(d.dout);
+  AttentionResults<double> r;
+  r.out.assign(q.size(), 0.0);
+  r.lse.assign(lse_size(c), 0.0);
+  r.dq.assign(q.size(), 0.0);
+  r.dk.assign(k.size(), 0.0);
+  r.dv.assign(v.size(), 0.0);
+  ref::attention_block_forward(r.out.data(), r.lse.data(), q.data(), k.data(), v.data(), s, d.qs(),
+                               d.ks());
+  ref::attention_block_backward(r.dq.data(), r.dk.data(), r.dv.data(), dout.data(), r.out.data(),
+                                r.lse.data(), q.data(), k.data(), v.data(), s, d.qs(), d.ks());
+  return r;
 }
 
 class AttentionBlockSimd : public longctx::kernels::PerSimdTarget {};
@@ -139,34 +150,8 @@ TEST_P(AttentionBlockSimd, MatchesDoubleReference) {
   uint64_t seed = 300;
   for (const BlockCase& c : kCases) {
     SCOPED_TRACE(describe(c));
-    const AttentionBlockShape s = shape_of(c);
     const BlockData d = make_data(c, seed += 10);
-    std::vector<float> out(d.q.size()), lse(lse_size(c), 0.0f), dq(d.q.size(), 0.0f);
-    std::vector<float> dk(d.k.size(), 0.0f), dv(d.v.size(), 0.0f);
-    attention_block_forward(out.data(), lse.data(), d.q.data(), d.k.data(), d.v.data(), s, d.qs(),
-                            d.ks());
-    attention_block_backward(dq.data(), dk.data(), dv.data(), d.dout.data(), out.data(), lse.data(),
-                             d.q.data(), d.k.data(), d.v.data(), s, d.qs(), d.ks());
-
-    const auto q = convert<double>(d.q), k = convert<double>(d.k), v = convert<double>(d.v);
-    const auto dout = convert<double>(d.dout);
-    std::vector<double> r_out(q.size()), r_lse(lse.size(), 0.0), r_dq(q.size(), 0.0);
-    std::vector<double> r_dk(k.size(), 0.0), r_dv(v.size(), 0.0);
-    ref::attention_block_forward(r_out.data(), r_lse.data(), q.data(), k.data(), v.data(), s,
-                                 d.qs(), d.ks());
-    ref::attention_block_backward(r_dq.data(), r_dk.data(), r_dv.data(), dout.data(), r_out.data(),
-                                  r_lse.data(), q.data(), k.data(), v.data(), s, d.qs(), d.ks());
-    // Same arithmetic as the causal kernels (attention_test.cpp's bounds: fp32 sums over D
-    // and T_kv, the exp2 polynomial ~1 ulp), so the same tolerances.
-    EXPECT_LT(max_rel_error(out, r_out), 4e-6);
-    EXPECT_LT(lse_diff(lse, r_lse), 5e-6);
-    EXPECT_LT(max_rel_error(dq, r_dq), 3e-6);
-    EXPECT_LT(max_rel_error(dk, r_dk), 3e-6);
-    EXPECT_LT(max_rel_error(dv, r_dv), 3e-6);
-    EXPECT_LT(scaled_max(out, r_out), 1e-5);
-    EXPECT_LT(scaled_max(dq, r_dq), 5e-5);
-    EXPECT_LT(scaled_max(dk, r_dk), 5e-5);
-    EXPECT_LT(scaled_max(dv, r_dv), 5e-5);
+    attention_testing::expect_close_to_reference(run_kernels(c, d), run_reference(c, d));
   }
 }
 
@@ -295,11 +280,15 @@ TEST_P(AttentionBlockSimd, CausalDiagonalPlusBlockEqualsCausalAttention) {
   whole.T_q = whole.T_kv = T;
   const auto qd = convert<double>(q), kd = convert<double>(k), vd = convert<double>(v);
   const auto doutd = convert<double>(dout);
-  std::vector<double> r_out(qd.size()), r_lse(H * T), r_dq(qd.size()), r_dk(kd.size()),
-      r_dv(kd.size());
-  ref::attention_forward(r_out.data(), r_lse.data(), qd.data(), kd.data(), vd.data(), whole,
+  AttentionResults<double> r;
+  r.out.resize(qd.size());
+  r.lse.resize(H * T);
+  r.dq.resize(qd.size());
+  r.dk.resize(kd.size());
+  r.dv.resize(kd.size());
+  ref::attention_forward(r.out.data(), r.lse.data(), qd.data(), kd.data(), vd.data(), whole,
                          seg.data());
-  ref::attention_backward(r_dq.data(), r_dk.data(), r_dv.data(), doutd.data(), qd.data(), kd.data(),
+  ref::attention_backward(r.dq.data(), r.dk.data(), r.dv.data(), doutd.data(), qd.data(), kd.data(),
                           vd.data(), whole, seg.data());
   std::vector<float> lse(H * T);
   for (int h = 0; h < H; ++h)
@@ -307,43 +296,14 @@ TEST_P(AttentionBlockSimd, CausalDiagonalPlusBlockEqualsCausalAttention) {
       lse[h * T + i] = lse_a[h * n + i];
       lse[h * T + n + i] = lse_b[h * n + i];
     }
-  EXPECT_LT(max_rel_error(out, r_out), 4e-6);
-  EXPECT_LT(lse_diff(lse, r_lse), 5e-6);
-  EXPECT_LT(max_rel_error(dq, r_dq), 3e-6);
-  EXPECT_LT(max_rel_error(dk, r_dk), 3e-6);
-  EXPECT_LT(max_rel_error(dv, r_dv), 3e-6);
+  attention_testing::expect_close_to_reference({out, lse, dq, dk, dv}, r);
 }
 
-// Same inputs: bit-identical results run to run; dk and dv also across thread counts.
 TEST_P(AttentionBlockSimd, DeterministicAcrossRunsAndThreads) {
   const BlockCase c{300, 260, 8, 2, 32, true};
-  const AttentionBlockShape s = shape_of(c);
   const BlockData d = make_data(c, 21);
-  auto run = [&](std::vector<float>& out, std::vector<float>& dq, std::vector<float>& dk,
-                 std::vector<float>& dv) {
-    std::vector<float> lse(lse_size(c));
-    out.assign(d.q.size(), 0.0f);
-    dq.assign(d.q.size(), 0.0f);
-    dk.assign(d.k.size(), 0.0f);
-    dv.assign(d.v.size(), 0.0f);
-    attention_block_forward(out.data(), lse.data(), d.q.data(), d.k.data(), d.v.data(), s, d.qs(),
-                            d.ks());
-    attention_block_backward(dq.data(), dk.data(), dv.data(), d.dout.data(), out.data(), lse.data(),
-                             d.q.data(), d.k.data(), d.v.data(), s, d.qs(), d.ks());
-  };
-  auto same = [](const std::vector<float>& x, const std::vector<float>& y) {
-    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
-  };
-  std::vector<float> o1, q1, k1, v1, o2, q2, k2, v2, o3, q3, k3, v3;
-  set_num_threads(2);
-  run(o1, q1, k1, v1);
-  run(o2, q2, k2, v2);
-  set_num_threads(1);
-  run(o3, q3, k3, v3);
-  set_num_threads(0);
-  EXPECT_TRUE(same(o1, o2) && same(q1, q2) && same(k1, k2) && same(v1, v2));
-  EXPECT_TRUE(same(o1, o3) && same(k1, k3) && same(v1, v3));
-  EXPECT_LT(max_rel_error(q3, q1), 1e-6);  // fp32 re-association of the dq partials
+  attention_testing::expect_deterministic_across_runs_and_threads(
+      [&] { return run_kernels(c, d); });
 }
 
 // The reference backward is the derivative of the reference forward, also across a merge:
@@ -395,18 +355,8 @@ TEST(AttentionBlock, ReferenceGradientMatchesFiniteDifferencesAcrossMerge) {
                                 dout.data(), out.data(), lse.data(), q.data(),
                                 k.data() + n_a * kv_row, v.data() + n_a * kv_row, b, q_seg.data(),
                                 k_seg.data() + n_a);
-  const double h = 1e-6;
-  const auto gq = longctx::testing::finite_difference_gradient(
-      [&](const std::vector<double>& x) { return loss(x, k, v); }, q, h);
-  const auto gk = longctx::testing::finite_difference_gradient(
-      [&](const std::vector<double>& x) { return loss(q, x, v); }, k, h);
-  const auto gv = longctx::testing::finite_difference_gradient(
-      [&](const std::vector<double>& x) { return loss(q, k, x); }, v, h);
-  EXPECT_LT(max_abs_diff(dq, gq), 1e-8);
-  EXPECT_LT(max_abs_diff(dk, gk), 1e-8);
-  EXPECT_LT(max_abs_diff(dv, gv), 1e-8);
-  // Not vacuous: gradients are O(1), and both key blocks get some.
-  EXPECT_GT(max_abs_diff(dq, std::vector<double>(dq.size())), 1e-2);
+  attention_testing::expect_gradients_match_finite_differences(loss, q, k, v, dq, dk, dv);
+  // Not vacuous across the merge: both key blocks get some gradient.
   EXPECT_GT(std::fabs(dk[0]) + std::fabs(dk[n_a * kv_row]), 1e-3);
 }
 

@@ -1,9 +1,10 @@
 // Internal to the attention kernels: the register-blocked tile products and
 // the vector exp2 that the tiled forward and backward are built from, compiled
 // once per Highway target (per-target include guard, Highway's -inl.h pattern):
-// attention_forward.cpp and attention_backward.cpp include this after
-// <hwy/foreach_target.h> and dispatch to the best target at run time. The lane
-// count (4 to 16 floats; 1 for the scalar target) is the target's.
+// attention_forward-inl.h and attention_backward-inl.h include this, and the
+// kernel files include those after <hwy/foreach_target.h> and dispatch to the
+// best target at run time. The lane count (4 to 16 floats; 1 for the scalar
+// target) is the target's.
 //
 // Every product has the one form
 //   C[r][c] (= or +=) sum_s A(r, s) * B[s][c]     (r < rows, c < cols, s < steps)

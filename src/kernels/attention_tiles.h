@@ -1,7 +1,8 @@
 // Internal to the attention kernels: the tile sizes, the log2-unit constants,
 // segment ranges and the causal/segment mask of a score row, shared by the
-// tiled forward and backward. The SIMD tile products and the vector exp2 are in
-// attention_tiles-inl.h (compiled once per target).
+// tiled forward and backward (attention_forward-inl.h, attention_backward-inl.h).
+// The SIMD tile products and the vector exp2 are in attention_tiles-inl.h
+// (compiled once per target).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -30,14 +31,23 @@ inline void segment_range(const int32_t* seg, int64_t first, int64_t last, int32
   }
 }
 
-// Sets to -inf the scores row (cols) of the query at absolute position pos against
-// keys k0 .. k0+cols, of which the first nk exist: keys after pos (causal), the
-// padding past nk, and with seg (T_kv segment ids, or null) keys of another segment.
+// Sets to -inf the scores row (cols) of the query at position pos, of segment q_seg,
+// against keys k0 .. k0+cols, of which the first nk exist: keys after pos (causal),
+// the padding past nk, and with k_seg (T_kv segment ids, or null) keys of another
+// segment.
 inline void mask_score_row(float* row, int64_t cols, int64_t k0, int64_t nk, int64_t pos,
-                           const int32_t* seg) {
-  const int64_t visible = std::min(nk, pos - k0 + 1);  // causal limit within the tile
-  for (int64_t j = 0; j < cols; ++j)
-    if (j >= visible || (seg && seg[k0 + j] != seg[pos])) row[j] = kNegInf;
+                           const int32_t* k_seg, int32_t q_seg) {
+  const int64_t visible = std::max<int64_t>(0, std::min(nk, pos - k0 + 1));  // causal limit
+  // Two loops, not one testing k_seg inside: GCC vectorises the fused loop with masked
+  // loads of k_seg, which with k_seg null are all-false-mask loads near address 0; the
+  // build machine's Zen 3 takes a slow path on those, and the fused loop made the forward
+  // and backward ~20% slower at T=1024 (attention_bench, 2026-11-30).
+  if (k_seg) {
+    for (int64_t j = 0; j < cols; ++j)
+      if (j >= visible || k_seg[k0 + j] != q_seg) row[j] = kNegInf;
+  } else {
+    for (int64_t j = visible; j < cols; ++j) row[j] = kNegInf;
+  }
 }
 
 }  // namespace longctx::kernels::attention_detail

@@ -1,0 +1,303 @@
+// Internal to the attention kernels: the tiled GQA attention forward with an online
+// softmax (FlashAttention-2 style) that both public forwards are, the causal one
+// (attention_forward.cpp) and the block one of ring attention
+// (attention_block_forward.cpp). They differ only in their geometry
+// (attention_geometry.h: where query row 0 sits relative to the keys, the lse
+// layout) and in whether the result overwrites or merges into (out, lse).
+// Compiled once per Highway target: each kernel file includes this after
+// <hwy/foreach_target.h> (per-target include guard, Highway's -inl.h pattern).
+//
+// A work item is a query block of one (batch, kv head): the block's rows are query
+// positions x the G query heads that share the kv head, so each packed key/value
+// tile serves all of them. Keys are visited tile by tile with a running max m and
+// sum l per row; scores live in log2 units (q is pre-scaled by scale*log2(e)) so
+// the exponentials are exp2. The (batch, kv head) groups are processed in turn: the
+// group's K^T and V tiles are packed once (2 T_kv Dp floats), then its query blocks
+// run in parallel, each thread with a few tiles of scratch (with few query blocks,
+// e.g. decode, blocks pack their own tiles instead). Nothing of size T_q x T_kv is
+// ever formed.
+#if defined(LONGCTX_KERNELS_ATTENTION_FORWARD_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LONGCTX_KERNELS_ATTENTION_FORWARD_INL_H_
+#undef LONGCTX_KERNELS_ATTENTION_FORWARD_INL_H_
+#else
+#define LONGCTX_KERNELS_ATTENTION_FORWARD_INL_H_
+#endif
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "core/buffer.h"
+#include "kernels/attention_geometry.h"
+#include "kernels/attention_tiles-inl.h"
+#include "kernels/attention_tiles.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace longctx::kernels::HWY_NAMESPACE::attention_simd {
+// Internal linkage: each kernel file gets its own copy, so the compiler sees every
+// caller and specialises the tile loops as it did when they lived in the kernel file.
+namespace {
+
+// One forward call in the terms both public kernels map onto.
+struct ForwardArgs {
+  float* out;      // (B, T_q, H, D)
+  float* lse;      // (B*H, g.lse_stride), first T_q of each row; may be null unless merge
+  const float* q;  // (B, T_q, H, D)
+  const float* k;  // (B, kv_batch) of (T_kv, Hkv, D)
+  const float* v;  // (B, kv_batch) of (T_kv, Hkv, D)
+  const int32_t* q_seg = nullptr;  // (B, q_seg_batch) segment id of each query row, or null
+  const int32_t* k_seg = nullptr;  // (B, k_seg_batch) segment id of each key; null iff q_seg is
+  int64_t q_seg_batch = 0, k_seg_batch = 0;
+  attention_detail::AttentionGeometry g;
+  // Merge this result into the (out, lse) of the same queries over other keys instead of
+  // overwriting it (attention_block.h).
+  bool merge = false;
+};
+
+namespace forward_detail {
+
+using namespace attention_detail;
+
+struct ForwardScratch {
+  Buffer<float> q;     // (rows, Dp) query rows scaled by scale*log2(e)
+  Buffer<float> s;     // (rows, Bc) scores, then probabilities
+  Buffer<float> o;     // (rows, Dp) unnormalised output accumulator
+  Buffer<float> m, l;  // (rows) running max (log2 units) and running sum
+  Buffer<float> kt;    // (D, Bc) key tile transposed, when not packed per group
+  Buffer<float> v;     // (Bc, Dp) value tile, when not packed per group
+  ForwardScratch(int64_t rows, int64_t D, int64_t Dp, bool own_tiles)
+      : q(rows * Dp),
+        s(rows * kKeyTile),
+        o(rows * Dp),
+        m(rows),
+        l(rows),
+        kt(own_tiles ? D * kKeyTile : 0),
+        v(own_tiles ? kKeyTile * Dp : 0) {}
+};
+
+// The keys and values of the current (batch, kv head), packed once and shared by
+// all query blocks: tile t holds K^T (D, Bc) and V (Bc, Dp), zero past T_kv.
+// 2 * T_kv * Dp floats: the O(T * head_dim) part of the forward's memory.
+struct PackedKeyValues {
+  Buffer<float> kt;  // (n_tiles, D, Bc)
+  Buffer<float> v;   // (n_tiles, Bc, Dp)
+  PackedKeyValues(int64_t n_tiles, int64_t D, int64_t Dp)
+      : kt(n_tiles * D * kKeyTile), v(n_tiles * kKeyTile * Dp) {}
+};
+
+// The call's arguments and what the tiling derives from them.
+struct ForwardRun {
+  ForwardArgs a;
+  PackedKeyValues* kv;  // of the group being processed, or null: blocks pack their own tiles
+  int64_t Dp;           // head_dim rounded up to the lane count
+  int64_t block_pos;    // query positions per block
+  float q_scale;        // scale * log2(e)
+};
+
+// Online-softmax update of one row for one key tile: s (cols) holds scores in log2 units
+// (-inf where masked) and becomes the probabilities exp2(s - m_new); o (Dp) and l are
+// rescaled by exp2(m_old - m_new) when the max moved.
+inline void softmax_update_row(float* s, int64_t cols, float* o, int64_t Dp, float& m, float& l) {
+  const Df d;
+  const int64_t N = lanes();
+  Vf vmax = hn::Set(d, kNegInf);
+  for (int64_t j = 0; j < cols; j += N) vmax = hn::Max(vmax, hn::LoadU(d, s + j));
+  const float tile_max = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  if (tile_max == kNegInf) {  // the whole tile is masked for this row
+    std::memset(s, 0, static_cast<size_t>(cols) * sizeof(float));
+    return;
+  }
+  const float m_new = std::max(m, tile_max);
+  const Vf vm = hn::Set(d, m_new);
+  Vf vsum = hn::Zero(d);
+  for (int64_t j = 0; j < cols; j += N) {
+    const Vf p = exp2_nonpositive(d, hn::Sub(hn::LoadU(d, s + j), vm));
+    hn::StoreU(p, d, s + j);
+    vsum = hn::Add(vsum, p);
+  }
+  if (m != kNegInf && m != m_new) {  // m = -inf: o and l are still 0
+    const float alpha = std::exp2(m - m_new);
+    const Vf va = hn::Set(d, alpha);
+    for (int64_t j = 0; j < Dp; j += N) hn::StoreU(hn::Mul(hn::LoadU(d, o + j), va), d, o + j);
+    l *= alpha;
+  }
+  l += hn::GetLane(hn::SumOfLanes(d, vsum));
+  m = m_new;
+}
+
+// K^T (D, Bc) and V (Bc, Dp) of keys k0 .. k0+Bc of group (b, h_kv), zero past T_kv.
+inline void pack_key_tile(const ForwardRun& run, int64_t b, int64_t h_kv, int64_t k0, float* kt,
+                          float* v) {
+  const AttentionGeometry& g = run.a.g;
+  const int64_t D = g.D, Dp = run.Dp;
+  const int64_t nk = std::min(kKeyTile, g.T_kv - k0);
+  const float* k_base = run.a.k + b * g.kv_batch + h_kv * D;
+  const float* v_base = run.a.v + b * g.kv_batch + h_kv * D;
+  for (int64_t j = 0; j < kKeyTile; ++j) {
+    const bool valid = j < nk;
+    const float* kr = k_base + (k0 + j) * g.kv_row;
+    const float* vr = v_base + (k0 + j) * g.kv_row;
+    for (int64_t x = 0; x < D; ++x) {
+      kt[x * kKeyTile + j] = valid ? kr[x] : 0.0f;
+      v[j * Dp + x] = valid ? vr[x] : 0.0f;
+    }
+  }
+}
+
+// Writes row (b, pos, head h) of the result, or merges it into the row already there:
+// o (D) unnormalised, m (log2 units) and l its running max and sum (l = 0: no key visible).
+inline void store_row(const ForwardArgs& a, int64_t b, int64_t pos, int64_t h, const float* o,
+                      float m, float l) {
+  const AttentionGeometry& g = a.g;
+  float* dst = a.out + (b * g.T_q + pos) * g.q_row + h * g.D;
+  float* lse = a.lse ? a.lse + (b * g.H + h) * g.lse_stride + pos : nullptr;
+  if (l == 0.0f) {  // no key is visible: an empty partial result
+    if (!a.merge) {
+      std::memset(dst, 0, static_cast<size_t>(g.D) * sizeof(float));
+      if (lse) *lse = kNegInf;
+    }
+    return;
+  }
+  const double part_lse = (static_cast<double>(m) + std::log2(static_cast<double>(l))) * kLn2;
+  if (!a.merge || *lse == kNegInf) {
+    const float inv_l = 1.0f / l;
+    for (int64_t x = 0; x < g.D; ++x) dst[x] = o[x] * inv_l;
+    if (lse) *lse = static_cast<float>(part_lse);
+    return;
+  }
+  // out = (e^lse_old out_old + e^part_lse o/l) / (e^lse_old + e^part_lse), in double.
+  const double mx = std::max(static_cast<double>(*lse), part_lse);
+  const double w_old = std::exp(static_cast<double>(*lse) - mx), w_new = std::exp(part_lse - mx);
+  const double inv = 1.0 / (w_old + w_new);
+  const float a_old = static_cast<float>(w_old * inv);
+  const float a_new = static_cast<float>(w_new * inv / static_cast<double>(l));
+  for (int64_t x = 0; x < g.D; ++x) dst[x] = a_old * dst[x] + a_new * o[x];
+  *lse = static_cast<float>(mx + std::log(w_old + w_new));
+}
+
+inline void forward_block(const ForwardRun& run, ForwardScratch& w, int64_t b, int64_t h_kv,
+                          int64_t qb) {
+  const ForwardArgs& a = run.a;
+  const AttentionGeometry& g = a.g;
+  const int64_t D = g.D, Dp = run.Dp, G = g.G;
+  const int64_t p0 = qb * run.block_pos;
+  const int64_t np = std::min(run.block_pos, g.T_q - p0);
+  const int64_t rows = np * G;
+  const int64_t a_first = g.pos_offset + p0;  // positions of the block's queries
+  const int64_t a_last = a_first + np - 1;
+  // Keys past the block's last query are invisible to all its rows.
+  const int64_t k_end = std::min(a_last + 1, g.T_kv);
+  const int32_t* q_seg = a.q_seg ? a.q_seg + b * a.q_seg_batch : nullptr;
+  const int32_t* k_seg = a.k_seg ? a.k_seg + b * a.k_seg_batch : nullptr;
+  int32_t q_seg_lo = 0, q_seg_hi = 0;
+  if (q_seg) segment_range(q_seg, p0, p0 + np - 1, q_seg_lo, q_seg_hi);
+
+  // Rows r = pi*G + gi: the G heads of a position are adjacent in q, so the block
+  // is np runs of G*D floats.
+  for (int64_t pi = 0; pi < np; ++pi) {
+    const float* src = a.q + (b * g.T_q + p0 + pi) * g.q_row + h_kv * G * D;
+    for (int64_t gi = 0; gi < G; ++gi)
+      for (int64_t x = 0; x < D; ++x) w.q[(pi * G + gi) * Dp + x] = src[gi * D + x] * run.q_scale;
+  }
+  std::memset(w.o.data(), 0, static_cast<size_t>(rows * Dp) * sizeof(float));
+  for (int64_t r = 0; r < rows; ++r) {
+    w.m[r] = kNegInf;
+    w.l[r] = 0.0f;
+  }
+
+  for (int64_t k0 = 0; k0 < k_end; k0 += kKeyTile) {
+    const int64_t nk = std::min(kKeyTile, k_end - k0);
+    const int64_t cols = round_up_lanes(nk);
+    bool seg_uniform = true;
+    if (k_seg) {
+      int32_t lo, hi;
+      segment_range(k_seg, k0, k0 + nk - 1, lo, hi);
+      if (hi < q_seg_lo || lo > q_seg_hi) continue;  // no shared segment: skip the tile
+      seg_uniform = lo == hi && q_seg_lo == q_seg_hi && lo == q_seg_lo;
+    }
+    const float* kt = run.kv ? run.kv->kt.data() + k0 * D : w.kt.data();  // tile k0 / Bc
+    const float* v = run.kv ? run.kv->v.data() + k0 * Dp : w.v.data();
+    if (!run.kv) pack_key_tile(run, b, h_kv, k0, w.kt.data(), w.v.data());
+    // S (rows, cols) = Qs (rows, D) * K^T (D, cols)
+    tile_product(w.s.data(), kKeyTile, rows, cols, w.q.data(), Dp, 1, kt, kKeyTile, D,
+                 /*accumulate=*/false);
+    const bool need_mask = cols > nk || k0 + nk - 1 > a_first || !seg_uniform;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* srow = w.s.data() + r * kKeyTile;
+      if (need_mask)
+        mask_score_row(srow, cols, k0, nk, a_first + r / G, k_seg, q_seg ? q_seg[p0 + r / G] : 0);
+      softmax_update_row(srow, cols, w.o.data() + r * Dp, Dp, w.m[r], w.l[r]);
+    }
+    // O (rows, Dp) += P (rows, cols) * V (cols, Dp)
+    tile_product(w.o.data(), Dp, rows, Dp, w.s.data(), kKeyTile, 1, v, Dp, cols,
+                 /*accumulate=*/true);
+  }
+
+  for (int64_t pi = 0; pi < np; ++pi)
+    for (int64_t gi = 0; gi < G; ++gi) {
+      const int64_t r = pi * G + gi;
+      store_row(a, b, p0 + pi, h_kv * G + gi, w.o.data() + r * Dp, w.m[r], w.l[r]);
+    }
+}
+
+}  // namespace forward_detail
+
+// Runs the forward described by `a` (validated by the caller) on all threads.
+inline void forward_tiles(const ForwardArgs& a) {
+  using namespace forward_detail;
+  const AttentionGeometry& g = a.g;
+  if (g.T_q == 0) return;
+  ForwardRun run{a, nullptr, round_up_lanes(g.D), std::max<int64_t>(1, kQueryRowsTarget / g.G),
+                 static_cast<float>(g.scale) * kLog2e};
+  const int64_t n_blocks = (g.T_q + run.block_pos - 1) / run.block_pos;
+  const int64_t n_tiles = (g.T_kv + kKeyTile - 1) / kKeyTile;
+  const int64_t rows_max = run.block_pos * g.G;
+  const int64_t n_groups = g.B * g.H_kv;
+  const int n_threads = omp_get_max_threads();
+  // Few query blocks per group (decode, short chunks): packing a group's keys
+  // once would not be amortised and its blocks could not keep the threads busy,
+  // so each block packs the tiles it reads and all (group, block) pairs run in
+  // one parallel loop.
+  const bool pack_per_group = n_blocks >= 2 * n_threads;
+  // Scratch is allocated before the parallel region so that running out of
+  // memory throws here rather than inside OpenMP.
+  std::unique_ptr<PackedKeyValues> kv;
+  if (pack_per_group) kv = std::make_unique<PackedKeyValues>(n_tiles, g.D, run.Dp);
+  run.kv = kv.get();
+  std::vector<ForwardScratch> scratch;
+  scratch.reserve(static_cast<size_t>(n_threads));
+  for (int t = 0; t < n_threads; ++t) scratch.emplace_back(rows_max, g.D, run.Dp, !pack_per_group);
+#pragma omp parallel num_threads(n_threads)
+  {
+    ForwardScratch& w = scratch[static_cast<size_t>(omp_get_thread_num())];
+    if (pack_per_group) {
+      for (int64_t group = 0; group < n_groups; ++group) {
+        const int64_t b = group / g.H_kv, h_kv = group % g.H_kv;
+#pragma omp for schedule(static)
+        for (int64_t tile = 0; tile < n_tiles; ++tile)
+          pack_key_tile(run, b, h_kv, tile * kKeyTile, kv->kt.data() + tile * g.D * kKeyTile,
+                        kv->v.data() + tile * kKeyTile * run.Dp);
+          // Blocks with the most keys (the last) first; blocks write disjoint
+          // outputs, so the dynamic schedule cannot change the result.
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < n_blocks; ++i) forward_block(run, w, b, h_kv, n_blocks - 1 - i);
+      }
+    } else {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t item = 0; item < n_groups * n_blocks; ++item)
+        forward_block(run, w, (item % n_groups) / g.H_kv, item % g.H_kv,
+                      n_blocks - 1 - item / n_groups);
+    }
+  }
+}
+
+}  // namespace
+
+}  // namespace longctx::kernels::HWY_NAMESPACE::attention_simd
+HWY_AFTER_NAMESPACE();
+
+#endif  // per-target include guard
