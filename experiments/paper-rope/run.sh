@@ -100,7 +100,8 @@ if want curriculum; then
     dir="$out/curriculum/switch-$share"
     done_run "$dir" && continue
     flags=(); [ "$share" = 0 ] || flags=(--short-seq "$short" --short-share "$share")
-    log "curriculum: long window from the start${flags:+, short $short until $share of the steps}"
+    if [ "$share" = 0 ]; then log "curriculum: window $long from the start"
+    else log "curriculum: window $short for $share of the steps, then $long"; fi
     timed "curriculum-$share" "$bin" train --model-config tiny --rope abf:base=500000 \
       --data "$corpus" --seq "$long" "${flags[@]}" --batch-tokens 4096 --steps "$curr_steps" \
       --lr 1e-3 --warmup 30 --eval-every 50 --eval-batches 4 --save-every 50 \
@@ -124,26 +125,26 @@ if want eval; then
   fresh() { [ ! -f "$ev/$1/$2.json" ]; }  # fresh DIR TASK: that evaluation has not run yet
   lens="$(lengths "$short" "$eval_max")"
   ext1=(); for v in "${variants[@]}"; do ext1+=(--model "$out/extend/$v-s${seeds[0]}"); done
-  log "eval: base under training-free scalings, perplexity to $eval_max"
+  fresh ppl-base ppl && log "eval: base under training-free scalings, perplexity to $eval_max"
   fresh ppl-base ppl && timed eval-base "$bin" --threads "$threads" eval ppl --model "$out/base" --rope model \
     --rope "linear:factor=$factor" --rope "ntk:factor=$factor" \
     --rope "dynamic:factor=$factor,original=$short" --rope "yarn:factor=$factor,original=$short" \
     --lengths "$lens" --data "$corpus" --samples "$samples" --longppl-window "$short" \
     -o "$ev/ppl-base"
-  log "eval: continued models, perplexity to $eval_max against the base"
+  fresh ppl-extended ppl && log "eval: continued models, perplexity to $eval_max against the base"
   fresh ppl-extended ppl && timed eval-extended "$bin" --threads "$threads" eval ppl "${ext1[@]}" --baseline "$out/base" \
     --lengths "$lens" --data "$corpus" --samples "$samples" --longppl-window "$short" \
     -o "$ev/ppl-extended"
   text="$(fsr_text)"
-  log "eval: first-sentence retrieval"
+  fresh fsr fsr && log "eval: first-sentence retrieval"
   fresh fsr fsr && timed eval-fsr "$bin" --threads "$threads" eval fsr --model "$out/base" "${ext1[@]}" \
     --lengths "$lens" --text "$text" --count "$fsr_count" -o "$ev/fsr"
-  log "eval: training-free scalings of the base, first-sentence retrieval"
+  fresh fsr-base fsr && log "eval: training-free scalings of the base, first-sentence retrieval"
   fresh fsr-base fsr && timed eval-fsr-base "$bin" --threads "$threads" eval fsr --model "$out/base" \
     --rope "linear:factor=$factor" --rope "ntk:factor=$factor" \
     --rope "dynamic:factor=$factor,original=$short" --rope "yarn:factor=$factor,original=$short" \
     --lengths "$lens" --text "$text" --count "$fsr_count" -o "$ev/fsr-base"
-  log "eval: passkey"
+  fresh passkey passkey && log "eval: passkey"
   fresh passkey passkey && timed eval-passkey "$bin" --threads "$threads" eval passkey --model "$out/base" "${ext1[@]}" \
     --lengths "$lens" --depths 0,0.5,1 --count 2 -o "$ev/passkey"
   if [ "${#seeds[@]}" -gt 1 ] && [ -d "$out/extend/abf-s${seeds[1]}" ]; then
@@ -151,13 +152,13 @@ if want eval; then
       sm+=(--model "$out/extend/$v-s$s"); done; done
     # Perplexity only: first-sentence retrieval scores are at noise level for every row at this
     # scale (README), so they cannot separate seeds or curricula.
-    log "eval: seeds of the headline rows"
+    fresh ppl-seeds ppl && log "eval: seeds of the headline rows"
     fresh ppl-seeds ppl && timed eval-seeds-ppl "$bin" --threads "$threads" eval ppl "${sm[@]}" --lengths "$lens" \
       --data "$corpus" --samples "$samples" --no-longppl -o "$ev/ppl-seeds"
   fi
   if [ -d "$out/curriculum/switch-0.8/final" ]; then
     cm=(); for s in 0 0.2 0.4 0.8; do cm+=(--model "$out/curriculum/switch-$s"); done
-    log "eval: curriculum"
+    fresh ppl-curriculum ppl && log "eval: curriculum"
     fresh ppl-curriculum ppl && timed eval-curriculum-ppl "$bin" --threads "$threads" eval ppl "${cm[@]}" --lengths "$lens" \
       --data "$corpus" --samples "$samples" --no-longppl -o "$ev/ppl-curriculum"
   fi
