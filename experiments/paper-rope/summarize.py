@@ -39,38 +39,32 @@ def fmt(x, digits=1):
     return f"{x:.{digits}f}"
 
 
-def ppl_table(doc, value="ppl", digits=1):
+def length_table(doc, cells_key, value_key, digits=1):
+    """Markdown table, a row per evaluated row and a column per length; `*` past training.
+    cells_key: where a row keeps its per-length cells ("results" for ppl, "by_length" for
+    probes); value_key: the number shown from a cell."""
     if not doc:
         return None
     lengths = doc["lengths"]
     lines = ["| row | " + " | ".join(short_len(n) for n in lengths) + " |",
              "|---|" + "---|" * len(lengths)]
     for row in doc["rows"]:
-        cells = {r["length"]: r for r in row["results"]}
-        out = []
-        for n in lengths:
-            r = cells.get(n)
-            v = None if r is None else r.get(value)
-            out.append(fmt(v, digits) + ("*" if r and r.get("beyond_trained") else ""))
-        lines.append(f"| {row_name(row['label'])} | " + " | ".join(out) + " |")
-    return "\n".join(lines)
-
-
-def probe_table(doc, scale=1.0, digits=1):
-    if not doc:
-        return None
-    lengths = doc["lengths"]
-    lines = ["| row | " + " | ".join(short_len(n) for n in lengths) + " |",
-             "|---|" + "---|" * len(lengths)]
-    for row in doc["rows"]:
-        cells = {c["length"]: c for c in row["by_length"]}
+        cells = {c["length"]: c for c in row[cells_key]}
         out = []
         for n in lengths:
             c = cells.get(n)
-            out.append("-" if c is None else fmt(c["score"] * scale, digits) +
-                       ("*" if c.get("beyond_trained") else ""))
+            out.append(fmt(None if c is None else c.get(value_key), digits) +
+                       ("*" if c and c.get("beyond_trained") else ""))
         lines.append(f"| {row_name(row['label'])} | " + " | ".join(out) + " |")
     return "\n".join(lines)
+
+
+def ppl_table(doc, value="ppl", digits=1):
+    return length_table(doc, "results", value, digits)
+
+
+def probe_table(doc):
+    return length_table(doc, "by_length", "score")
 
 
 def by_model(doc, key):
