@@ -502,7 +502,9 @@ TEST(TrainCli, CurriculumSwitchesWindowAndResumesBitIdentical) {
     } else if (i > 1) {
       EXPECT_DOUBLE_EQ(increment, last_increment) << "step " << i;
     }
-    if (i > 6) EXPECT_DOUBLE_EQ(plain[i]["train_flops"].get<double>(), double(i) * increment);
+    if (i > 6) {
+      EXPECT_DOUBLE_EQ(plain[i]["train_flops"].get<double>(), double(i) * increment);
+    }
     flops_before = flops, last_increment = increment;
   }
   const std::string toml = file_bytes(base / "ref/config.toml");
