@@ -18,23 +18,18 @@
 #include <vector>
 
 #include "cli/cli_test_util.h"
+#include "data/test_support.h"
 #include "io/stories_fixture.h"
 
 namespace {
 namespace fs = std::filesystem;
 using longctx::cli::test::run_longctx;
 using longctx::cli::test::run_shell;
+using longctx::data::testing::temp_dir;
 using longctx::test_fixtures::kData;
 using longctx::test_fixtures::kStories;
 using nlohmann::json;
 
-fs::path temp_dir(const std::string& name) {
-  const fs::path p =
-      fs::temp_directory_path() / ("longctx_eval_cp_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
 
 json read_json(const fs::path& p) {
   std::ifstream in(p);
