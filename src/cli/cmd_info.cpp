@@ -35,6 +35,9 @@ void print_peaks_text(const kernels::MachinePeaks& p) {
   std::printf("GEMM measured:  own %.1f GFLOP/s, BLAS %.1f GFLOP/s (square 2048, best rep); "
               "best %.0f%% of the FMA ceiling\n",
               p.own_gemm_gflops, p.blas_gemm_gflops, 100.0 * p.best_gemm_gflops() / f.gflops);
+  std::printf("memory read:    %.1f GB/s (%d threads streaming %.0f MiB, best of %d passes)\n",
+              p.memory.read_gbps, p.memory.threads, static_cast<double>(p.memory.bytes) / (1 << 20),
+              p.memory.passes);
 }
 
 void add_info_command(CLI::App& app) {

@@ -61,6 +61,7 @@ MachinePeaks measure_machine_peaks(double seconds) {
   const GemmShape square{"square 2048", 2048, 2048, 2048, false, true};
   p.own_gemm_gflops = measure_gemm_rate(square, MatmulEngine::kOwn, seconds).best_gflops;
   p.blas_gemm_gflops = measure_gemm_rate(square, MatmulEngine::kBlas, seconds).best_gflops;
+  p.memory = measure_memory_bandwidth(seconds);
   return p;
 }
 
@@ -78,7 +79,9 @@ nlohmann::json machine_peaks_json(const MachinePeaks& p) {
            "2) x nominal clock"},
           {"own_gemm_gflops_square2048", p.own_gemm_gflops},
           {"blas_gemm_gflops_square2048", p.blas_gemm_gflops},
-          {"best_gemm_gflops", p.best_gemm_gflops()}};
+          {"best_gemm_gflops", p.best_gemm_gflops()},
+          {"memory_read_gbps", p.memory.read_gbps},
+          {"memory_read_buffer_bytes", p.memory.bytes}};
 }
 
 }  // namespace longctx::kernels

@@ -9,6 +9,7 @@
 
 #include "kernels/fma_peak.h"
 #include "kernels/gemm.h"
+#include "kernels/memory_bandwidth.h"
 
 namespace longctx::kernels {
 
@@ -36,10 +37,11 @@ struct MachinePeaks {
   FmaPeak fma;
   double own_gemm_gflops = 0.0;   // best of square 2048 (NT form, like x @ W^T)
   double blas_gemm_gflops = 0.0;  // same shape through the BLAS library
+  MemoryBandwidth memory;         // read rate of a buffer far beyond the caches (decode's ceiling)
   double best_gemm_gflops() const { return std::max(own_gemm_gflops, blas_gemm_gflops); }
 };
 
-// About 3 x seconds of measuring on the current thread count.
+// About 4 x seconds of measuring on the current thread count.
 MachinePeaks measure_machine_peaks(double seconds = 0.3);
 nlohmann::json machine_peaks_json(const MachinePeaks& peaks);
 
