@@ -38,46 +38,87 @@ namespace {
 // Tracks the decoded text and decides how much of it may be shown: a stop string ends it,
 // and a tail that could still turn into a stop string (or an unfinished UTF-8 sequence,
 // which SentencePiece decodes as U+FFFD) is held back.
+//
+// The text grows incrementally, so a step costs the same at token 10 and at token 10,000:
+// only a window of the last tokens is decoded, twice, and the difference appended:
+// decode(tokens[prefix, end)) minus decode(tokens[prefix, read)), where read is where the
+// text was complete last time and prefix where it was complete the time before. The window
+// keeps those tokens as context before `read`, so whatever the detokenizer does at the start of a text (e.g.
+// SentencePiece dropping the leading space of the first piece) happens in both decodings
+// and cancels. A window ending in an unfinished UTF-8 sequence is not taken until the
+// sequence completes (or at the end). If the longer decoding does not start with the
+// shorter (a detokenizer that re-segments across the window), the whole output is decoded.
 class TextTracker {
  public:
-  explicit TextTracker(const DecodeOptions& o) : o_(o) {}
+  explicit TextTracker(const DecodeOptions& o) : o_(o) {
+    for (const std::string& s : o_.stop_strings) longest_stop_ = std::max(longest_stop_, s.size());
+  }
 
-  // Re-decodes the tokens; returns true when a stop string now occurs.
+  // Extends the text by the new tokens; returns true when a stop string now occurs.
   bool update(std::span<const int32_t> tokens) {
-    text_ = o_.detokenize(tokens);
+    const size_t searched = text_.size();
+    append_window(tokens, /*final=*/false);
+    // A stop string can only end in the new text: search from where it could start.
+    const size_t from = !rewritten_ && searched >= longest_stop_ ? searched - longest_stop_ + 1 : 0;
     size_t cut = std::string::npos, cut_end = 0;
     for (const std::string& s : o_.stop_strings) {
-      const size_t at = text_.find(s);
+      const size_t at = text_.find(s, from);
       if (at != std::string::npos && at < cut) cut = at, cut_end = at + s.size();
     }
     if (cut != std::string::npos) {
       text_.resize(o_.include_stop_string ? cut_end : cut);
       settled_ = text_.size();
+      stopped_ = true;
       return true;
     }
     settled_ = text_.size() - held_back(text_);
     return false;
   }
-
   // The newly settled text since the last call.
   std::string_view take_delta() {
-    // Pieces can merge across tokens, so text already shown is normally a prefix of the new
-    // decoding; if it is not (a rare re-segmentation), nothing more is shown for the overlap.
-    size_t from = shown_;
-    if (from > settled_ || text_.compare(0, shown_, shown_text_) != 0) from = settled_;
+    // The text only grows, except when a re-segmentation made it decoded anew: then what was
+    // shown may not be a prefix of it, and nothing more is shown for the overlap.
+    size_t from = std::min(shown_, settled_);
+    if (rewritten_ && text_.compare(0, shown_, shown_text_) != 0) from = settled_;
+    rewritten_ = false;
     const std::string_view d(text_.data() + from, settled_ - from);
-    shown_text_.assign(text_, 0, settled_);
-    shown_ = settled_;
+    shown_text_.append(d);
+    shown_ = shown_text_.size();
     return d;
   }
 
-  std::string_view flush() {
+  // The end: text still pending (an unfinished UTF-8 sequence) or held back becomes final.
+  std::string_view flush(std::span<const int32_t> tokens) {
+    if (!stopped_) append_window(tokens, /*final=*/true);
     settled_ = text_.size();
     return take_delta();
   }
   const std::string& text() const { return text_; }
 
  private:
+  static bool ends_unfinished(const std::string& t) {
+    static constexpr char kReplacement[] = "\xEF\xBF\xBD";
+    return t.size() >= 3 && t.compare(t.size() - 3, 3, kReplacement) == 0;
+  }
+
+  void append_window(std::span<const int32_t> tokens, bool final) {
+    if (read_ >= tokens.size()) return;
+    const std::string before = o_.detokenize(tokens.subspan(prefix_, read_ - prefix_));
+    const std::string window = o_.detokenize(tokens.subspan(prefix_));
+    if (window.compare(0, before.size(), before) != 0) {  // re-segmented: decode it all
+      text_ = o_.detokenize(tokens);
+      prefix_ = tokens.size() - 1;  // the next window: the last token as context, then new ones
+      read_ = tokens.size();
+      rewritten_ = true;
+      return;
+    }
+    if (window.size() == before.size() && !final) return;  // nothing printable yet
+    if (ends_unfinished(window) && !final) return;         // wait for the sequence's end
+    text_.append(window, before.size());
+    prefix_ = read_;
+    read_ = tokens.size();
+  }
+
   size_t held_back(const std::string& t) const {
     size_t hold = 0;
     for (const std::string& s : o_.stop_strings)  // longest suffix of t that prefixes s
@@ -86,14 +127,16 @@ class TextTracker {
           hold = n;
           break;
         }
-    static constexpr char kReplacement[] = "\xEF\xBF\xBD";
-    if (t.size() >= 3 && t.compare(t.size() - 3, 3, kReplacement) == 0) hold = std::max<size_t>(hold, 3);
+    if (ends_unfinished(t)) hold = std::max<size_t>(hold, 3);
     return hold;
   }
 
   DecodeOptions o_;  // a copy: the tracker moves with its SequenceDecoder
   std::string text_, shown_text_;
   size_t settled_ = 0, shown_ = 0;
+  size_t prefix_ = 0, read_ = 0;  // window of tokens decoded per step: [prefix_, end)
+  size_t longest_stop_ = 0;
+  bool stopped_ = false, rewritten_ = false;
 };
 
 }  // namespace
@@ -143,7 +186,7 @@ const DecodeResult& SequenceDecoder::finish() {
   finished_ = flushed_ = true;
   if (text_) {
     // Whatever was held back is final now (a stop string already cut the text).
-    const std::string_view rest = text_->tracker.flush();
+    const std::string_view rest = text_->tracker.flush(result_.tokens);
     if (!rest.empty() && on_token_)
       on_token_(DecodeEvent{-1, static_cast<int64_t>(result_.tokens.size()), rest, /*flush=*/true});
     result_.text = text_->tracker.text();
