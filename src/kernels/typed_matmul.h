@@ -5,13 +5,17 @@
 // - few rows of x (decode: one row per active sequence, N <= kMatvecMaxRows): SIMD
 //   matrix-vector kernels that read every weight row once and convert it on the fly,
 //   multiplying it with all N rows of x while it is in registers/L1. Decode is bound by
-//   the memory traffic of the weights, so N sequences cost about as much as one.
+//   the memory traffic of the weights, so N sequences cost about as much as one. Against
+//   Q8_0 weights the rows of x are quantised to Q8 blocks first (as llama.cpp's q8_0 dot
+//   product does) and each block is an integer dot product: the kernel would otherwise
+//   be bound by widening every weight to float, not by memory.
 // - many rows (prefill chunks): f32 weights go straight to BLAS; bf16/Q8_0 weights are
 //   converted panel by panel (kPanelRows rows) into f32 and multiplied by BLAS, so the
 //   conversion is amortised over the N rows.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/storage_type.h"
 
@@ -28,6 +32,28 @@ struct TypedMatrix {
   const uint8_t* row(int64_t r) const {
     return static_cast<const uint8_t*>(data) + static_cast<size_t>(r) * row_bytes;
   }
+};
+
+// Rows of x quantised per 32-value block for the Q8_0 matrix-vector kernel: block b of row
+// j is q[j*K + 32b, +32) x d[j*K/32 + b], q in [-127, 127] (held as int16), d = max|x| / 127
+// of the block, q = round-to-nearest-even(x / d); K a multiple of 32.
+struct Q8Activations {
+  const int16_t* q = nullptr;  // (N, K)
+  const float* d = nullptr;    // (N, K / 32)
+  int64_t K = 0;
+  Q8Activations rows_from(int64_t j) const { return {q + j * K, d + j * (K / 32), K}; }
+};
+
+// Owns the storage of a Q8Activations (kept between calls, no allocation per step).
+class Q8ActivationBuffer {
+ public:
+  // x (N, K) -> its quantised form, valid until the next call.
+  const Q8Activations& quantize(const float* x, int64_t N, int64_t K);
+
+ private:
+  std::vector<int16_t> q_;
+  std::vector<float> d_;
+  Q8Activations view_;
 };
 
 // A dense TypedMatrix over data; checks cols against the type's block size.

@@ -99,7 +99,9 @@ TEST(InferenceBatch, BadStepsThrowBeforeAnyChange) {
 }
 
 // Typed weights: logits of the engine on bf16 / Q8_0 weights equal the training forward of
-// a model holding the same dequantised values (only float summation order differs).
+// a model holding the same dequantised values: bf16 to float summation order; Q8_0 within
+// what quantising the activations to Q8 blocks in the decode kernel adds (typed_matmul.h;
+// the size of a Q8_0 value cache's effect, see TypedCachesPrefillAndDecodeAgree).
 TEST(InferenceBatch, TypedWeightsMatchTrainingForwardOnTheSameValues) {
   const LlamaModel model = random_model(q8_config(), 44);
   const int64_t V = model.config.vocab_size, T = 30;
@@ -128,7 +130,7 @@ TEST(InferenceBatch, TypedWeightsMatchTrainingForwardOnTheSameValues) {
     forward_batch(typed, std::span<SequenceStep>(&s, 1), ws);
     double worst = 0;
     for (int64_t i = 0; i < T; ++i) worst = std::max(worst, logit_error(logits.data() + i * V, train.data() + i * V, V));
-    EXPECT_LT(worst, kLogitTol);
+    EXPECT_LT(worst, t == StorageType::kQ8_0 ? 6e-2 : kLogitTol);
     // And the typed model really differs from the f32 one (the test would notice a silent f32 path).
     const std::vector<float> f32 = training_logits(model, tokens);
     EXPECT_GT(logit_error(logits.data() + (T - 1) * V, f32.data() + (T - 1) * V, V), 1e-6);
