@@ -35,10 +35,10 @@ struct TypedMatrix {
 };
 
 // Rows of x quantised per 32-value block for the Q8_0 matrix-vector kernel: block b of row
-// j is q[j*K + 32b, +32) x d[j*K/32 + b], q in [-127, 127] (held as int16), d = max|x| / 127
+// j is q[j*K + 32b, +32) x d[j*K/32 + b], q in [-127, 127], d = max|x| / 127
 // of the block, q = round-to-nearest-even(x / d); K a multiple of 32.
 struct Q8Activations {
-  const int16_t* q = nullptr;  // (N, K)
+  const int8_t* q = nullptr;   // (N, K)
   const float* d = nullptr;    // (N, K / 32)
   int64_t K = 0;
   Q8Activations rows_from(int64_t j) const { return {q + j * K, d + j * (K / 32), K}; }
@@ -51,7 +51,7 @@ class Q8ActivationBuffer {
   const Q8Activations& quantize(const float* x, int64_t N, int64_t K);
 
  private:
-  std::vector<int16_t> q_;
+  std::vector<int8_t> q_;
   std::vector<float> d_;
   Q8Activations view_;
 };

@@ -96,7 +96,7 @@ TEST(Q8Activations, BlocksScaleRoundAndStayPerRow) {
     EXPECT_LE(std::abs(a.q[i]), 127);
     EXPECT_LE(std::fabs(double(a.q[i]) * a.d[i / 32] - x[i]), 0.5 * a.d[i / 32] * (1 + 1e-6)) << i;
   }
-  std::vector<int16_t> all(a.q, a.q + N * K);
+  std::vector<int8_t> all(a.q, a.q + N * K);
   Q8ActivationBuffer one;
   const Q8Activations& r2 = one.quantize(x.data() + 2 * K, 1, K);
   for (int64_t k = 0; k < K; ++k) EXPECT_EQ(r2.q[k], all[2 * K + k]);
