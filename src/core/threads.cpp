@@ -2,7 +2,9 @@
 
 #include <omp.h>
 
+#include <cctype>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #if defined(LONGCTX_BLAS_OPENBLAS)
@@ -34,6 +36,16 @@ void set_num_threads(int n) {
   g_threads = n;
   omp_set_num_threads(n);
   blas_set_threads(n);
+}
+
+bool threads_spin_when_idle() {
+  static const bool spin = [] {
+    const char* env = std::getenv("OMP_WAIT_POLICY");  // what libgomp read at start-up
+    std::string v = env ? env : "";
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v != "passive";
+  }();
+  return spin;
 }
 
 int num_threads() {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/threads.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/typed_matmul.cpp"
@@ -195,9 +196,10 @@ void typed_matvec_target(float* out, int64_t ldo, const float* x, int64_t N, con
                          bool accumulate) {
   constexpr int64_t kRW = 4;
   const int64_t M = w.rows, blocks = M / kRW;
-  // Below ~256k weights a thread team costs more than it saves (and far more when other
-  // processes occupy the cores: a descheduled worker stalls the whole region).
-  const bool par = M * w.cols >= (1 << 18);
+  // A thread team pays off above ~32k weights when the workers spin between regions, above
+  // ~256k when each region has to wake them (OMP_WAIT_POLICY=passive, the shared-core
+  // setting, where a descheduled worker also stalls the whole region).
+  const bool par = M * w.cols >= (threads_spin_when_idle() ? (1 << 15) : (1 << 18));
   // Q8_0 weights: the rows of x quantised once here, read by every weight row.
   thread_local Q8ActivationBuffer xq;
   const Q8Activations* xa = w.type == StorageType::kQ8_0 ? &xq.quantize(x, N, w.cols) : nullptr;
