@@ -70,36 +70,6 @@ HWY_INLINE void tile_dense(float* out, int64_t ldo, const float* x, int64_t K,
     }
 }
 
-// The same for Q8_0 rows (K a multiple of 32): each block's int8 values are widened,
-// scaled once, then multiplied with all NX rows of x.
-template <int RW, int NX>
-HWY_INLINE void tile_q8_0(float* out, int64_t ldo, const float* x, int64_t K,
-                          const uint8_t* const* rows, bool accumulate) {
-  const DF df;
-  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
-  VF acc[RW][NX];
-  for (int r = 0; r < RW; ++r)
-    for (int j = 0; j < NX; ++j) acc[r][j] = hn::Zero(df);
-  const int64_t n_blocks = K / kQ8_0Block;
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    VF d[RW];
-    for (int r = 0; r < RW; ++r)
-      d[r] = hn::Set(df, store::half_to_float(rows[r] + b * kQ8_0BlockBytes));
-    for (int64_t i = 0; i < kQ8_0Block; i += L) {
-      const int64_t k = b * kQ8_0Block + i;
-      VF xv[NX];
-      for (int j = 0; j < NX; ++j) xv[j] = hn::LoadU(df, x + j * K + k);
-      for (int r = 0; r < RW; ++r) {
-        const auto* q = reinterpret_cast<const int8_t*>(rows[r] + b * kQ8_0BlockBytes + 2) + i;
-        const VF wv = hn::Mul(store::load_i8(df, q), d[r]);
-        for (int j = 0; j < NX; ++j) acc[r][j] = hn::MulAdd(wv, xv[j], acc[r][j]);
-      }
-    }
-  }
-  for (int r = 0; r < RW; ++r)
-    for (int j = 0; j < NX; ++j) write_out(out + j * ldo + r, hn::GetLane(hn::SumOfLanes(df, acc[r][j])), accumulate);
-}
-
 // Q8_0 rows against activations quantised the same way (Q8Activations): per 32-value block
 // an integer dot product of the int8 weights and int8 activations, summed in int32 (|sum| <=
 // 32 x 128 x 127, far from overflow), then scaled by both blocks' scales into a float
@@ -149,41 +119,30 @@ HWY_INLINE void tile_q8_q8(float* out, int64_t ldo, const Q8Activations& xa, con
     for (int j = 0; j < NX; ++j) write_out(out + j * ldo + r, hn::GetLane(hn::SumOfLanes(df, acc[r][j])), accumulate);
 }
 
+// RW weight rows x rows [j, j + NX) of x (f32/bf16: x itself; Q8_0: xa, x quantised).
 template <int RW, int NX>
-HWY_INLINE void tile(float* out, int64_t ldo, const float* x, int64_t K, StorageType t,
-                     const uint8_t* const* rows, bool accumulate) {
+HWY_INLINE void tile(float* out, int64_t ldo, const float* x, const Q8Activations* xa, int64_t j,
+                     int64_t K, StorageType t, const uint8_t* const* rows, bool accumulate) {
   switch (t) {
-    case StorageType::kF32: return tile_dense<RW, NX, StorageType::kF32>(out, ldo, x, K, rows, accumulate);
-    case StorageType::kBF16: return tile_dense<RW, NX, StorageType::kBF16>(out, ldo, x, K, rows, accumulate);
-    case StorageType::kQ8_0: return tile_q8_0<RW, NX>(out, ldo, x, K, rows, accumulate);
+    case StorageType::kF32: return tile_dense<RW, NX, StorageType::kF32>(out, ldo, x + j * K, K, rows, accumulate);
+    case StorageType::kBF16: return tile_dense<RW, NX, StorageType::kBF16>(out, ldo, x + j * K, K, rows, accumulate);
+    case StorageType::kQ8_0: return tile_q8_q8<RW, NX>(out, ldo, xa->rows_from(j), rows, accumulate);
   }
 }
 
-// Weight rows [r0, r0 + RW) against every row of x, NX rows of x at a time (Q8_0 rows
-// against xa, the same rows of x quantised, when given).
+// Weight rows [r0, r0 + RW) against every row of x, NX rows of x at a time.
 template <int RW>
 HWY_INLINE void row_block(float* out, int64_t ldo, const float* x, const Q8Activations* xa, int64_t N,
                           const TypedMatrix& w, int64_t r0, bool accumulate) {
   const uint8_t* rows[RW];
   for (int r = 0; r < RW; ++r) rows[r] = w.row(r0 + r);
   const int64_t K = w.cols;
-  if (xa != nullptr) {
-    int64_t j = 0;
-    for (; j + 4 <= N; j += 4) tile_q8_q8<RW, 4>(out + j * ldo + r0, ldo, xa->rows_from(j), rows, accumulate);
-    switch (N - j) {
-      case 3: tile_q8_q8<RW, 3>(out + j * ldo + r0, ldo, xa->rows_from(j), rows, accumulate); break;
-      case 2: tile_q8_q8<RW, 2>(out + j * ldo + r0, ldo, xa->rows_from(j), rows, accumulate); break;
-      case 1: tile_q8_q8<RW, 1>(out + j * ldo + r0, ldo, xa->rows_from(j), rows, accumulate); break;
-      default: break;
-    }
-    return;
-  }
   int64_t j = 0;
-  for (; j + 4 <= N; j += 4) tile<RW, 4>(out + j * ldo + r0, ldo, x + j * K, K, w.type, rows, accumulate);
+  for (; j + 4 <= N; j += 4) tile<RW, 4>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate);
   switch (N - j) {
-    case 3: tile<RW, 3>(out + j * ldo + r0, ldo, x + j * K, K, w.type, rows, accumulate); break;
-    case 2: tile<RW, 2>(out + j * ldo + r0, ldo, x + j * K, K, w.type, rows, accumulate); break;
-    case 1: tile<RW, 1>(out + j * ldo + r0, ldo, x + j * K, K, w.type, rows, accumulate); break;
+    case 3: tile<RW, 3>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate); break;
+    case 2: tile<RW, 2>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate); break;
+    case 1: tile<RW, 1>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate); break;
     default: break;
   }
 }
