@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 15's figures, side by side in ONE invocation: the project's own GEMM against the
-# BLAS library, (1) per matrix-product shape of the training step (tiny and small, forward
+# BLAS library and BLIS (loaded at run time, bench/blis_gemm.h), (1) per matrix-product shape of the training step (tiny and small, forward
 # and both backward transposes) and large squares, next to the CPU's measured FMA ceiling
 # (bench/matmul_peak), and (2) the whole training step (tiny T=1024, small T=2048) with
 # LONGCTX_MATMUL=own and =blas alternating in ROUNDS rounds, so load drift hits both.
@@ -21,6 +21,14 @@ python3 "$root/bench/tag_jsonl.py" --machine "$root" > "$RESULTS/machine.json"
 
 "$BUILD_DIR/matmul_peak" --threads "$THREADS" --seconds "$SECONDS_PER_SHAPE" \
   --json "$RESULTS/matmul_peak.json"
+# OpenBLAS's two kernels where the CPU has both: on AVX-512 CPUs it picks SkylakeX (or
+# Cooperlake) itself; OPENBLAS_CORETYPE=Haswell forces the AVX2 kernel that some machines
+# are configured to use, the case issue 15 was filed for.
+rm -f "$RESULTS/matmul_peak-openblas-haswell.json"
+if grep -qw avx512f /proc/cpuinfo; then
+  OPENBLAS_CORETYPE=Haswell "$BUILD_DIR/matmul_peak" --threads "$THREADS" \
+    --seconds "$SECONDS_PER_SHAPE" --blis off --json "$RESULTS/matmul_peak-openblas-haswell.json"
+fi
 
 : > "$RESULTS/train_step.jsonl"
 tmp="$(mktemp -d)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tables for bench/gemm_engines.sh: own GEMM against BLAS per shape (matmul_peak.json)
+"""Tables for bench/gemm_engines.sh: own GEMM against BLAS (and BLIS) per shape (matmul_peak.json)
 and the training step under each engine (train_step.jsonl, medians over rounds).
 
     python3 bench/gemm_summary.py bench/results/gemm
@@ -19,15 +19,37 @@ def main(folder):
           f"{peak['theoretical_peak_gflops']:.1f} GF/s ({peak['flop_per_cycle_per_core']:.0f} FLOP/cycle/core x "
           f"{peak['clock_ghz']:.3f} GHz x {peak['threads']} threads)")
     rows = peak["results"]
-    ratios = [r["own_best_gflops"] / r["blas_best_gflops"] for r in rows]
-    print(f"\n| shape | m | n | k | tA | tB | own GF/s | BLAS GF/s | own/BLAS | own/FMA |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r, q in zip(rows, ratios):
+    engines = ["own", "blas"] + (["blis"] if rows and "blis_best_gflops" in rows[0] else [])
+    blis = peak.get("blis", {})
+    if blis.get("loaded"):
+        print(f"BLIS {blis.get('version', '?')} (configuration {blis.get('config', '?')}), loaded from {blis.get('path')}")
+    ratios, vs_best = [], []
+    head = " | ".join(f"{e} GF/s" for e in engines)
+    print(f"\n| shape | m | n | k | tA | tB | {head} | own/BLAS | own/best | own/FMA |")
+    print("|---|---|---|---|---|---|" + "---|" * len(engines) + "---|---|---|")
+    for r in rows:
+        rates = [r[f"{e}_best_gflops"] for e in engines]
+        q, b = rates[0] / rates[1], rates[0] / max(rates)
+        ratios.append(q)
+        vs_best.append(b)
+        cells = " | ".join(f"{x:.1f}" for x in rates)
         print(f"| {r['shape']} | {r['m']} | {r['n']} | {r['k']} | {int(r['trans_a'])} | {int(r['trans_b'])} | "
-              f"{r['own_best_gflops']:.1f} | {r['blas_best_gflops']:.1f} | {q:.2f} | "
-              f"{100 * r['own_best_gflops'] / peak['fma_peak_gflops']:.0f}% |")
+              f"{cells} | {q:.2f} | {b:.2f} | {100 * rates[0] / peak['fma_peak_gflops']:.0f}% |")
     print(f"\nown/BLAS over {len(rows)} shapes: min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, "
-          f"max {max(ratios):.2f}; best square own {peak['peak_own_gflops']:.1f}, BLAS {peak['peak_blas_gflops']:.1f}")
+          f"max {max(ratios):.2f}; own/best (best of {', '.join(engines)}): min {min(vs_best):.2f}, "
+          f"median {statistics.median(vs_best):.2f}; best square " +
+          ", ".join(f"{e} {peak.get(f'peak_{e}_gflops', 0):.1f}" for e in engines))
+
+    try:
+        hsw = json.load(open(f"{folder}/matmul_peak-openblas-haswell.json"))
+        print("\nOpenBLAS forced to its AVX2 kernel (OPENBLAS_CORETYPE=Haswell), same shapes:\n")
+        print("| shape | own GF/s | BLAS (Haswell) GF/s | own/BLAS |")
+        print("|---|---|---|---|")
+        for r in hsw["results"]:
+            print(f"| {r['shape']} | {r['own_best_gflops']:.1f} | {r['blas_best_gflops']:.1f} | "
+                  f"{r['own_best_gflops'] / r['blas_best_gflops']:.2f} |")
+    except FileNotFoundError:
+        pass
 
     try:
         steps = [json.loads(l) for l in open(f"{folder}/train_step.jsonl") if l.strip()]

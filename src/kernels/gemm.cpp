@@ -60,16 +60,24 @@ void pack_a(float* HWY_RESTRICT ap, const GemmArgs& g, int64_t i0, int64_t mc, i
             int64_t kc) {
   const int64_t full = mc / kMR * kMR;  // rows in whole panels
   if (!g.trans_a) {
-    // A rows are contiguous along k: each row fills one lane of its panel.
-    for (int64_t ir = 0; ir < mc; ir += kMR) {
+    // A rows are contiguous along k. The panel is written front to back and its kMR
+    // source rows are read side by side, so their cache misses overlap (row by row, each
+    // short row segment would wait for memory on its own).
+    for (int64_t ir = 0; ir < full; ir += kMR) {
       float* HWY_RESTRICT dst = ap + ir * kc;
-      const int64_t rows = std::min(kMR, mc - ir);
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* src = g.a + (i0 + ir + r) * g.lda + p0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * kMR + r] = src[k];
+      const float* HWY_RESTRICT src = g.a + (i0 + ir) * g.lda + p0;
+      const int64_t lda = g.lda;
+      for (int64_t k = 0; k < kc; ++k) {
+#pragma GCC unroll 16
+        for (int64_t r = 0; r < kMR; ++r) dst[k * kMR + r] = src[r * lda + k];
       }
-      for (int64_t r = rows; r < kMR; ++r)
-        for (int64_t k = 0; k < kc; ++k) dst[k * kMR + r] = 0.0f;
+    }
+    if (full < mc) {
+      float* HWY_RESTRICT dst = ap + full * kc;
+      const int64_t rows = mc - full;
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t r = 0; r < kMR; ++r)
+          dst[k * kMR + r] = r < rows ? g.a[(i0 + full + r) * g.lda + p0 + k] : 0.0f;
     }
     return;
   }
@@ -115,15 +123,22 @@ void pack_b_share(float* HWY_RESTRICT bp, const GemmArgs& g, int64_t jc, int64_t
     }
     return;
   }
+  // B stored (N, K): the panel's kNR source rows are read side by side and the panel
+  // written front to back (see pack_a).
   for (int64_t p = n_panels * part / parts; p < n_panels * (part + 1) / parts; ++p) {
     float* HWY_RESTRICT panel = bp + p * kc * kNR;
-    const int64_t cols = std::min(kNR, nc - p * kNR);
-    for (int64_t j = 0; j < cols; ++j) {
-      const float* src = g.b + (jc + p * kNR + j) * g.ldb + p0;
-      for (int64_t k = 0; k < kc; ++k) panel[k * kNR + j] = src[k];
+    const float* HWY_RESTRICT src = g.b + (jc + p * kNR) * g.ldb + p0;
+    const int64_t ldb = g.ldb;
+    if (p < full) {
+      for (int64_t k = 0; k < kc; ++k) {
+#pragma GCC unroll 32
+        for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = src[j * ldb + k];
+      }
+      continue;
     }
+    const int64_t cols = nc - p * kNR;
     for (int64_t k = 0; k < kc; ++k)
-      for (int64_t j = cols; j < kNR; ++j) panel[k * kNR + j] = 0.0f;
+      for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = j < cols ? src[j * ldb + k] : 0.0f;
   }
 }
 

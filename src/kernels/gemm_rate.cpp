@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -19,10 +20,17 @@ double process_cpu_seconds() {
 }
 }  // namespace
 
-GemmRate measure_gemm_rate(const GemmShape& s, MatmulEngine engine, double min_seconds) {
+GemmCandidate gemm_candidate(MatmulEngine engine) {
+  return {matmul_engine_name(engine), engine == MatmulEngine::kOwn ? &gemm : &gemm_blas};
+}
+
+std::vector<GemmRate> measure_gemm_rates(const GemmShape& s,
+                                         const std::vector<GemmCandidate>& candidates,
+                                         double min_seconds) {
   const int64_t a_rows = s.trans_a ? s.k : s.m, a_cols = s.trans_a ? s.m : s.k;
   const int64_t b_rows = s.trans_b ? s.n : s.k, b_cols = s.trans_b ? s.k : s.n;
   Buffer<float> a(size_t(a_rows * a_cols)), b(size_t(b_rows * b_cols)), c(size_t(s.m * s.n));
+  Buffer<float> c_first(size_t(s.m * s.n));
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
   for (size_t i = 0; i < a.size(); ++i) a[i] = u(rng);
@@ -32,26 +40,57 @@ GemmRate measure_gemm_rate(const GemmShape& s, MatmulEngine engine, double min_s
   g.a = a.data(), g.lda = a_cols, g.trans_a = s.trans_a;
   g.b = b.data(), g.ldb = b_cols, g.trans_b = s.trans_b;
   g.c = c.data(), g.ldc = s.n;
-  auto call = [&] { engine == MatmulEngine::kOwn ? gemm(g) : gemm_blas(g); };
-  call();  // warm caches, thread pool, page faults
-  std::vector<double> times;
-  double best_cpu = 1e300;
-  Timer total;
-  while (total.seconds() < min_seconds || times.size() < 3) {
-    Timer t;
-    const double c0 = process_cpu_seconds();
-    call();
-    times.push_back(t.seconds());
-    best_cpu = std::min(best_cpu, process_cpu_seconds() - c0);
+  const size_t n = candidates.size();
+  std::vector<GemmRate> rates(n);
+  std::vector<std::vector<double>> times(n);
+  std::vector<double> best_cpu(n, 1e300), spent(n, 0.0);
+  for (size_t e = 0; e < n; ++e) {
+    rates[e].shape = s;
+    rates[e].engine_name = candidates[e].name;
+    if (candidates[e].name == "blas") rates[e].engine = MatmulEngine::kBlas;
+    candidates[e].run(g);  // warm caches, thread pool, page faults
+    if (e == 0) {
+      std::copy(c.data(), c.data() + c.size(), c_first.data());
+      continue;
+    }
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < c.size(); ++i) {
+      diff = std::max(diff, double(std::abs(c[i] - c_first[i])));
+      scale = std::max(scale, double(std::abs(c_first[i])));
+    }
+    rates[e].max_rel_diff = scale > 0 ? diff / scale : diff;
   }
-  std::sort(times.begin(), times.end());
-  GemmRate r;
-  r.shape = s;
+  auto done = [&] {
+    for (size_t e = 0; e < n; ++e)
+      if (spent[e] < min_seconds || times[e].size() < 3) return false;
+    return true;
+  };
+  while (!done()) {
+    for (size_t e = 0; e < n; ++e) {
+      Timer t;
+      const double c0 = process_cpu_seconds();
+      candidates[e].run(g);
+      const double wall = t.seconds();
+      best_cpu[e] = std::min(best_cpu[e], process_cpu_seconds() - c0);
+      times[e].push_back(wall);
+      spent[e] += wall;
+    }
+  }
+  for (size_t e = 0; e < n; ++e) {
+    std::vector<double>& ts = times[e];
+    std::sort(ts.begin(), ts.end());
+    GemmRate& r = rates[e];
+    r.reps = int(ts.size());
+    r.best_gflops = s.flops() / ts.front() * 1e-9;
+    r.median_gflops = s.flops() / ts[ts.size() / 2] * 1e-9;
+    r.best_gflops_per_cpu_s = best_cpu[e] > 0 ? s.flops() / best_cpu[e] * 1e-9 : 0.0;
+  }
+  return rates;
+}
+
+GemmRate measure_gemm_rate(const GemmShape& s, MatmulEngine engine, double min_seconds) {
+  GemmRate r = measure_gemm_rates(s, {gemm_candidate(engine)}, min_seconds).front();
   r.engine = engine;
-  r.reps = int(times.size());
-  r.best_gflops = s.flops() / times.front() * 1e-9;
-  r.median_gflops = s.flops() / times[times.size() / 2] * 1e-9;
-  r.best_gflops_per_cpu_s = best_cpu > 0 ? s.flops() / best_cpu * 1e-9 : 0.0;
   return r;
 }
 
@@ -59,8 +98,10 @@ MachinePeaks measure_machine_peaks(double seconds) {
   MachinePeaks p;
   p.fma = measure_fma_peak(seconds);
   const GemmShape square{"square 2048", 2048, 2048, 2048, false, true};
-  p.own_gemm_gflops = measure_gemm_rate(square, MatmulEngine::kOwn, seconds).best_gflops;
-  p.blas_gemm_gflops = measure_gemm_rate(square, MatmulEngine::kBlas, seconds).best_gflops;
+  const std::vector<GemmRate> rates = measure_gemm_rates(
+      square, {gemm_candidate(MatmulEngine::kOwn), gemm_candidate(MatmulEngine::kBlas)}, seconds);
+  p.own_gemm_gflops = rates[0].best_gflops;
+  p.blas_gemm_gflops = rates[1].best_gflops;
   p.memory = measure_memory_bandwidth(seconds);
   return p;
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "kernels/fma_peak.h"
 #include "kernels/gemm.h"
@@ -20,9 +21,21 @@ struct GemmShape {
   double flops() const { return 2.0 * double(m) * double(n) * double(k); }
 };
 
+// A matrix-product implementation to measure: the own GEMM, the configured BLAS library,
+// or another library a benchmark loads (bench/blis_gemm.h).
+struct GemmCandidate {
+  std::string name;
+  void (*run)(const GemmArgs&) = nullptr;
+};
+GemmCandidate gemm_candidate(MatmulEngine engine);
+
 struct GemmRate {
   GemmShape shape;
   MatmulEngine engine = MatmulEngine::kOwn;
+  std::string engine_name;  // the candidate's name
+  // Largest |C - C of the first candidate| after the warm-up call, relative to max |C|
+  // (0 for the first): a wrongly bound library shows here, not as a fast number.
+  double max_rel_diff = 0.0;
   int reps = 0;
   double best_gflops = 0.0, median_gflops = 0.0;
   // GFLOP per second of CPU time summed over the process's threads, best rep: per core,
@@ -32,6 +45,14 @@ struct GemmRate {
 
 // Random operands, one untimed call, then repeated calls for at least min_seconds (and 3).
 GemmRate measure_gemm_rate(const GemmShape& shape, MatmulEngine engine, double min_seconds);
+
+// Several candidates on the same operands, called in turn (one call of each, again and
+// again) until every one has run for min_seconds in total (and at least 3 times), so a
+// change in the machine's speed (other jobs, clock) hits all of them alike and their
+// ratios hold even when single figures move.
+std::vector<GemmRate> measure_gemm_rates(const GemmShape& shape,
+                                         const std::vector<GemmCandidate>& candidates,
+                                         double min_seconds);
 
 struct MachinePeaks {
   FmaPeak fma;
