@@ -140,6 +140,7 @@ json run_one(const Options& o, int64_t T) {
             {"fma_peak_gflops", fma.gflops},
             {"mfu_vs_fma_peak", flops_tok * tok_s / 1e9 / fma.gflops},
             {"matmul_engine", kernels::matmul_engine_name(kernels::matmul_engine())},
+            {"matmul_precision", kernels::matmul_precision_name(kernels::matmul_precision())},
             {"loss_first", loss_first}, {"loss_last", loss_last},
             {"workspace_bytes", ws.bytes()}, {"peak_rss_bytes", rss},
             {"platform", kernels::platform_json()}};

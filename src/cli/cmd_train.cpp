@@ -131,6 +131,10 @@ void add_common_flags(CLI::App* cmd, TrainConfig& c, std::string& config_path) {
                   "Ranks sharing each sequence (ring attention, zig-zag split; under mpirun -np "
                   "K*D: D data-parallel groups of K); --seq must be a multiple of 2K")
       ->capture_default_str();
+  cmd->add_option("--matmul-precision", c.matmul_precision,
+                  "Matrix products: fp32, or bf16 (operands rounded to bf16, fp32 accumulation "
+                  "and master weights)")
+      ->capture_default_str();
   cmd->add_flag("--recompute", c.recompute,
                 "Recompute layer activations in the backward "
                 "(less memory, same results)");

@@ -193,6 +193,36 @@ TEST(TrainCli, FromScratchValidationLossFallsAndRerunResumes) {
   EXPECT_NE(r.out.find("--resume"), std::string::npos) << r.out;
 }
 
+// --matmul-precision bf16: the products take bf16 operands (fp32 accumulation and master
+// weights); the run still learns, says so, and records the key. The fp32 run's curve is
+// not reproduced (the rounding is real), but it stays close (5% on this 20-step run).
+TEST(TrainCli, Bf16MatrixProductsLearnAndAreRecorded) {
+  const fs::path root = temp_dir("bf16");
+  CliRun r = run("train " + common_flags(root / "bf16", 20) + " --eval-every 20 --micro-batch 4 " +
+                 "--matmul-precision bf16");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("bf16 operands"), std::string::npos) << r.out;
+  std::ifstream toml(root / "bf16" / "config.toml");
+  const std::string text((std::istreambuf_iterator<char>(toml)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("matmul-precision = \"bf16\""), std::string::npos) << text;
+  r = run("train " + common_flags(root / "fp32", 20) + " --eval-every 20 --micro-batch 4");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::vector<json> b = read_metrics(root / "bf16"), f = read_metrics(root / "fp32");
+  ASSERT_EQ(b.size(), f.size());
+  const double vb = b.back()["val_loss"], vf = f.back()["val_loss"], v0 = f.front()["val_loss"];
+  std::printf("  validation loss %.4f -> fp32 %.4f, bf16 %.4f\n", v0, vf, vb);
+  EXPECT_LT(vb, 0.7 * v0);
+  EXPECT_NE(vb, vf);
+  EXPECT_NEAR(vb, vf, 0.05 * vf);
+  // Continuing the run in another precision is allowed (a machine with other hardware),
+  // with the warning that the curve is no longer bit-identical.
+  r = run("train " + common_flags(root / "bf16", 20) + " --eval-every 20 --micro-batch 4");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("matmul-precision (RUN has 'bf16', this command 'fp32')"),
+            std::string::npos)
+      << r.out;
+}
+
 // Kills the run when a checkpoint folder starts being written (its .tmp appears), returning
 // whether the kill left the half-written folder behind (it landed during the write).
 bool kill_during_checkpoint_write(const fs::path& out, const std::string& args) {

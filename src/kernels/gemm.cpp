@@ -17,6 +17,7 @@
 
 #include "core/buffer.h"
 #include "core/error.h"
+#include "kernels/storage_type-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace longctx::kernels::HWY_NAMESPACE {
@@ -45,6 +46,20 @@ static_assert(kNC % kNR == 0, "NC must hold whole micro-panels");
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// An operand as the product sees it: itself, or (kBf16) rounded to the nearest bf16 value
+// and widened back, which is exact.
+template <bool kBf16>
+HWY_INLINE float operand(float x) {
+  if constexpr (!kBf16) {
+    return x;
+  } else {
+    const uint32_t u = uint32_t{store::float_to_bf16(x)} << 16;
+    float r;
+    std::memcpy(&r, &u, 4);
+    return r;
+  }
+}
+
 // Runs of B micro-panels per row block: the fewest (1 when the row blocks alone divide
 // among the threads) that make n_ic * runs a multiple of nt, or failing that at least 4
 // items per thread; never more runs than panels.
@@ -56,6 +71,7 @@ int64_t work_chunks(int64_t n_ic, int64_t n_panels, int nt) {
 
 // Rows i0 .. i0+mc of op(A), depth p0 .. p0+kc, as micro-panels of kMR rows: panel q holds
 // (kc, kMR) floats, element (k, r) = op(A)(i0 + q*kMR + r, p0 + k); rows past mc are zero.
+template <bool kBf16>
 void pack_a(float* HWY_RESTRICT ap, const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0,
             int64_t kc) {
   const int64_t full = mc / kMR * kMR;  // rows in whole panels
@@ -69,7 +85,7 @@ void pack_a(float* HWY_RESTRICT ap, const GemmArgs& g, int64_t i0, int64_t mc, i
       const int64_t lda = g.lda;
       for (int64_t k = 0; k < kc; ++k) {
 #pragma GCC unroll 16
-        for (int64_t r = 0; r < kMR; ++r) dst[k * kMR + r] = src[r * lda + k];
+        for (int64_t r = 0; r < kMR; ++r) dst[k * kMR + r] = operand<kBf16>(src[r * lda + k]);
       }
     }
     if (full < mc) {
@@ -77,7 +93,7 @@ void pack_a(float* HWY_RESTRICT ap, const GemmArgs& g, int64_t i0, int64_t mc, i
       const int64_t rows = mc - full;
       for (int64_t k = 0; k < kc; ++k)
         for (int64_t r = 0; r < kMR; ++r)
-          dst[k * kMR + r] = r < rows ? g.a[(i0 + full + r) * g.lda + p0 + k] : 0.0f;
+          dst[k * kMR + r] = r < rows ? operand<kBf16>(g.a[(i0 + full + r) * g.lda + p0 + k]) : 0.0f;
     }
     return;
   }
@@ -89,11 +105,11 @@ void pack_a(float* HWY_RESTRICT ap, const GemmArgs& g, int64_t i0, int64_t mc, i
     for (int64_t ir = 0; ir < full; ir += kMR) {
       float* HWY_RESTRICT dst = ap + ir * kc + k * kMR;
 #pragma GCC unroll 16
-      for (int64_t r = 0; r < kMR; ++r) dst[r] = src[ir + r];
+      for (int64_t r = 0; r < kMR; ++r) dst[r] = operand<kBf16>(src[ir + r]);
     }
     if (full < mc) {
       float* HWY_RESTRICT dst = ap + full * kc + k * kMR;
-      for (int64_t r = 0; r < kMR; ++r) dst[r] = full + r < mc ? src[full + r] : 0.0f;
+      for (int64_t r = 0; r < kMR; ++r) dst[r] = full + r < mc ? operand<kBf16>(src[full + r]) : 0.0f;
     }
   }
 }
@@ -102,6 +118,7 @@ void pack_a(float* HWY_RESTRICT ap, const GemmArgs& g, int64_t i0, int64_t mc, i
 // bp + p*kc*kNR; columns past nc are zero). Only the work share [part/parts] is packed, so
 // the threads of a parallel region split it: by depth rows when B is stored (K, N) (each
 // stored row segment is then read once, front to back), by panels when it is stored (N, K).
+template <bool kBf16>
 void pack_b_share(float* HWY_RESTRICT bp, const GemmArgs& g, int64_t jc, int64_t nc, int64_t p0,
                   int64_t kc, int part, int parts) {
   const int64_t n_panels = (nc + kNR - 1) / kNR;
@@ -112,13 +129,18 @@ void pack_b_share(float* HWY_RESTRICT bp, const GemmArgs& g, int64_t jc, int64_t
       const float* HWY_RESTRICT src = g.b + (p0 + k) * g.ldb + jc;
       for (int64_t p = 0; p < full; ++p) {
         float* HWY_RESTRICT dst = bp + p * kc * kNR + k * kNR;
-        hn::Store(hn::LoadU(d, src + p * kNR), d, dst);
-        hn::Store(hn::LoadU(d, src + p * kNR + kLanes), d, dst + kLanes);
+        if constexpr (kBf16) {
+          for (int64_t j = 0; j < kNR; ++j) dst[j] = operand<kBf16>(src[p * kNR + j]);
+        } else {
+          hn::Store(hn::LoadU(d, src + p * kNR), d, dst);
+          hn::Store(hn::LoadU(d, src + p * kNR + kLanes), d, dst + kLanes);
+        }
       }
       if (full < n_panels) {
         float* HWY_RESTRICT dst = bp + full * kc * kNR + k * kNR;
         const int64_t cols = nc - full * kNR;
-        for (int64_t j = 0; j < kNR; ++j) dst[j] = j < cols ? src[full * kNR + j] : 0.0f;
+        for (int64_t j = 0; j < kNR; ++j)
+          dst[j] = j < cols ? operand<kBf16>(src[full * kNR + j]) : 0.0f;
       }
     }
     return;
@@ -132,13 +154,14 @@ void pack_b_share(float* HWY_RESTRICT bp, const GemmArgs& g, int64_t jc, int64_t
     if (p < full) {
       for (int64_t k = 0; k < kc; ++k) {
 #pragma GCC unroll 32
-        for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = src[j * ldb + k];
+        for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = operand<kBf16>(src[j * ldb + k]);
       }
       continue;
     }
     const int64_t cols = nc - p * kNR;
     for (int64_t k = 0; k < kc; ++k)
-      for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = j < cols ? src[j * ldb + k] : 0.0f;
+      for (int64_t j = 0; j < kNR; ++j)
+        panel[k * kNR + j] = j < cols ? operand<kBf16>(src[j * ldb + k]) : 0.0f;
   }
 }
 
@@ -256,19 +279,10 @@ void gemm_few_rows(const GemmArgs& g) {
   }
 }
 
-}  // namespace
-
-void gemm_target(const GemmArgs& g) {
-  if (g.M == 0 || g.N == 0) return;
-  if (g.K == 0) {
-    if (!g.accumulate)
-      for (int64_t m = 0; m < g.M; ++m) std::fill(g.c + m * g.ldc, g.c + m * g.ldc + g.N, 0.0f);
-    return;
-  }
-  if (g.M <= kGemvRows) {
-    gemm_few_rows(g);
-    return;
-  }
+// Packing, blocking and the micro-tiles (any M; gemm_target sends small M without bf16
+// rounding to gemm_few_rows).
+template <bool kBf16>
+void gemm_packed(const GemmArgs& g) {
   const int n_threads = omp_get_max_threads();
   const int64_t kc_max = std::min(kKC, g.K);
   const int64_t nc_max = std::min(kNC, ceil_div(g.N, kNR) * kNR);
@@ -301,7 +315,7 @@ void gemm_target(const GemmArgs& g) {
       for (int64_t pc = 0; pc < g.K; pc += kKC) {
         const int64_t kc = std::min(kKC, g.K - pc);
         const bool load_c = g.accumulate || pc > 0;
-        pack_b_share(b_block.data(), g, jc, nc, pc, kc, t, nt);
+        pack_b_share<kBf16>(b_block.data(), g, jc, nc, pc, kc, t, nt);
 #pragma omp barrier
         int64_t packed_ic = -1;
 #pragma omp for schedule(static)
@@ -309,7 +323,7 @@ void gemm_target(const GemmArgs& g) {
           const int64_t ic = item / n_chunks, chunk = item % n_chunks;
           const int64_t i0 = ic * mc_block, mc = std::min(mc_block, g.M - i0);
           if (packed_ic != ic) {
-            pack_a(ap, g, i0, mc, pc, kc);
+            pack_a<kBf16>(ap, g, i0, mc, pc, kc);
             packed_ic = ic;
           }
           const int64_t p_begin = chunk * n_panels / n_chunks;
@@ -324,6 +338,24 @@ void gemm_target(const GemmArgs& g) {
         }
       }
     }
+  }
+}
+
+}  // namespace
+
+void gemm_target(const GemmArgs& g) {
+  if (g.M == 0 || g.N == 0) return;
+  if (g.K == 0) {
+    if (!g.accumulate)
+      for (int64_t m = 0; m < g.M; ++m) std::fill(g.c + m * g.ldc, g.c + m * g.ldc + g.N, 0.0f);
+    return;
+  }
+  if (g.bf16_inputs) {
+    gemm_packed<true>(g);
+  } else if (g.M <= kGemvRows) {
+    gemm_few_rows(g);
+  } else {
+    gemm_packed<false>(g);
   }
 }
 
@@ -366,6 +398,17 @@ std::atomic<int>& engine_state() {
   return state;
 }
 
+MatmulPrecision precision_from_environment() {
+  const char* env = std::getenv("LONGCTX_MATMUL_PRECISION");
+  return env && *env ? parse_matmul_precision(env, "LONGCTX_MATMUL_PRECISION")
+                     : MatmulPrecision::kF32;
+}
+
+std::atomic<int>& precision_state() {
+  static std::atomic<int> state{static_cast<int>(precision_from_environment())};
+  return state;
+}
+
 }  // namespace
 
 HWY_EXPORT(gemm_target);
@@ -377,6 +420,9 @@ void gemm(const GemmArgs& args) {
 
 void gemm_blas(const GemmArgs& g) {
   check_args(g, "gemm_blas");
+  LONGCTX_CHECK(!g.bf16_inputs,
+                "gemm_blas: bf16 inputs need the own engine (LONGCTX_MATMUL=own), the BLAS "
+                "library multiplies fp32 only");
   if (g.M == 0 || g.N == 0) return;
   LONGCTX_CHECK(g.M <= INT_MAX && g.N <= INT_MAX && g.K <= INT_MAX && g.lda <= INT_MAX &&
                     g.ldb <= INT_MAX && g.ldc <= INT_MAX,
@@ -398,6 +444,25 @@ void set_matmul_engine(MatmulEngine engine) { engine_state().store(static_cast<i
 
 const char* matmul_engine_name(MatmulEngine engine) {
   return engine == MatmulEngine::kOwn ? "own" : "blas";
+}
+
+MatmulPrecision matmul_precision() {
+  return static_cast<MatmulPrecision>(precision_state().load());
+}
+
+void set_matmul_precision(MatmulPrecision precision) {
+  precision_state().store(static_cast<int>(precision));
+}
+
+const char* matmul_precision_name(MatmulPrecision precision) {
+  return precision == MatmulPrecision::kF32 ? "fp32" : "bf16";
+}
+
+MatmulPrecision parse_matmul_precision(const char* text, const char* what) {
+  if (std::strcmp(text, "fp32") == 0) return MatmulPrecision::kF32;
+  if (std::strcmp(text, "bf16") == 0) return MatmulPrecision::kBf16;
+  LONGCTX_CHECK(false, "%s: unknown matrix-product precision '%s' (known: fp32, bf16)", what, text);
+  return MatmulPrecision::kF32;
 }
 
 MatmulEngine parse_matmul_engine(const char* text, const char* what) {

@@ -30,6 +30,11 @@ struct GemmArgs {
   float* c = nullptr;  // (M, N) with row stride ldc
   int64_t ldc = 0;
   bool accumulate = false;  // C += op(A) op(B) instead of C = op(A) op(B)
+  // Mixed precision: every element of op(A) and op(B) is rounded to bf16 (nearest, ties to
+  // even) before it is multiplied; products and sums stay fp32. Own engine only. The
+  // products of two bf16 values are exact in fp32, so this is what a bf16 dot-product
+  // instruction (AVX512_BF16 vdpbf16ps) computes, up to the order of the fp32 sums.
+  bool bf16_inputs = false;
 };
 
 // Own kernels (dispatched to the best SIMD target). Throws Error on inconsistent
@@ -42,6 +47,18 @@ void gemm_blas(const GemmArgs& args);
 
 // Rows handled without packing (decode steps, tiny batches).
 constexpr int64_t kGemvRows = 4;
+
+// The precision matmul_forward / matmul_backward multiply in: fp32, or bf16 inputs with
+// fp32 accumulation (GemmArgs::bf16_inputs; fp32 master weights and activations stay
+// as they are, only the products see bf16 operands). The default is fp32; the
+// environment variable LONGCTX_MATMUL_PRECISION=fp32|bf16 sets it at start-up,
+// set_matmul_precision() (the trainer's --matmul-precision) changes it.
+enum class MatmulPrecision { kF32, kBf16 };
+MatmulPrecision matmul_precision();
+void set_matmul_precision(MatmulPrecision precision);
+const char* matmul_precision_name(MatmulPrecision precision);  // "fp32" | "bf16"
+// "fp32" | "bf16" -> precision; Error naming `what` (a flag or variable) otherwise.
+MatmulPrecision parse_matmul_precision(const char* text, const char* what);
 
 // Which implementation matmul_forward / matmul_backward use. The default is kOwn;
 // the environment variable LONGCTX_MATMUL=blas|own sets it at start-up, and

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -46,10 +47,32 @@ Operands make_operands(const GemmCase& t, uint64_t seed) {
   return o;
 }
 
+// x rounded to the nearest bf16 value (ties to the even mantissa), chosen between its two
+// bf16 neighbours by distance: derived independently of the kernel's integer rounding.
+// Finite x only.
+double bf16_reference(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  const uint32_t lo_bits = u & 0xffff0000u, hi_bits = lo_bits + 0x10000u;
+  float lo, hi;
+  std::memcpy(&lo, &lo_bits, 4);
+  std::memcpy(&hi, &hi_bits, 4);
+  const double d_lo = std::fabs(double(x) - lo), d_hi = std::fabs(double(hi) - x);
+  if (d_lo != d_hi) return d_lo < d_hi ? lo : hi;
+  return (lo_bits >> 16) & 1u ? hi : lo;
+}
+
 // Worst element error |C - C_ref| / sum_k |A_ik B_kj| (the scale float rounding errors are
-// relative to), with C_ref in double; padding columns of C must be untouched.
-double normalised_error(const Operands& o, const std::vector<float>& c_before) {
+// relative to), with C_ref in double (from bf16-rounded operands when bf16); padding
+// columns of C must be untouched.
+double normalised_error(const Operands& o, const std::vector<float>& c_before, bool bf16 = false) {
   const GemmArgs& g = o.args;
+  // The operands as the reference multiplies them (rounded once, not per product).
+  std::vector<double> a_ref(o.a.begin(), o.a.end()), b_ref(o.b.begin(), o.b.end());
+  if (bf16) {
+    for (size_t i = 0; i < o.a.size(); ++i) a_ref[i] = bf16_reference(o.a[i]);
+    for (size_t i = 0; i < o.b.size(); ++i) b_ref[i] = bf16_reference(o.b[i]);
+  }
   double worst = 0.0;
   for (int64_t m = 0; m < g.M; ++m) {
     for (int64_t n = 0; n < g.ldc; ++n) {
@@ -61,8 +84,8 @@ double normalised_error(const Operands& o, const std::vector<float>& c_before) {
       double sum = g.accumulate ? double(c_before[m * g.ldc + n]) : 0.0;
       double scale = g.accumulate ? std::fabs(sum) : 0.0;
       for (int64_t k = 0; k < g.K; ++k) {
-        const double a = g.trans_a ? g.a[k * g.lda + m] : g.a[m * g.lda + k];
-        const double b = g.trans_b ? g.b[n * g.ldb + k] : g.b[k * g.ldb + n];
+        const double a = g.trans_a ? a_ref[k * g.lda + m] : a_ref[m * g.lda + k];
+        const double b = g.trans_b ? b_ref[n * g.ldb + k] : b_ref[k * g.ldb + n];
         sum += a * b;
         scale += std::fabs(a * b);
       }
@@ -113,15 +136,44 @@ TEST_P(GemmSimd, MatchesDoubleReferenceOverOddShapesAndTransposes) {
   }
 }
 
+// bf16 inputs (GemmArgs::bf16_inputs): the same shapes against a double reference of the
+// rounded operands; and the rounding must show against the unrounded product (bf16 keeps
+// 8 mantissa bits: errors ~2^-9 / sqrt(K) of the scale, far above fp32's).
+TEST_P(GemmSimd, Bf16InputsMatchDoubleReferenceOfRoundedOperands) {
+  uint64_t seed = 100;
+  for (const GemmCase& base : kShapes) {
+    for (int form = 0; form < 4; ++form) {
+      GemmCase t = base;
+      if (t.N > 4096 && form > 0) break;
+      if (t.N <= 4096) t.trans_a = form & 1, t.trans_b = form & 2;
+      SCOPED_TRACE(::testing::Message() << "M=" << t.M << " N=" << t.N << " K=" << t.K
+                                        << " ta=" << t.trans_a << " tb=" << t.trans_b
+                                        << " acc=" << t.accumulate << " pad=" << t.pad);
+      Operands o = make_operands(t, seed += 3);
+      o.args.bf16_inputs = true;
+      const std::vector<float> before = o.c;
+      gemm(o.args);
+      EXPECT_LE(normalised_error(o, before, /*bf16=*/true), tolerance(t.K));
+      if (t.K >= 64 && !t.accumulate) {
+        EXPECT_GT(normalised_error(o, before), 10 * tolerance(t.K));
+      }
+    }
+  }
+}
+
 TEST_P(GemmSimd, BitIdenticalForAnyThreadCount) {
-  const GemmCase t{300, 530, 600, false, true, true};
-  Operands one = make_operands(t, 77), two = make_operands(t, 77);
-  set_num_threads(1);
-  gemm(one.args);
-  set_num_threads(2);
-  gemm(two.args);
-  set_num_threads(0);
-  EXPECT_EQ(std::memcmp(one.c.data(), two.c.data(), one.c.size() * sizeof(float)), 0);
+  for (const bool bf16 : {false, true}) {
+    SCOPED_TRACE(bf16 ? "bf16 inputs" : "fp32");
+    const GemmCase t{300, 530, 600, false, true, true};
+    Operands one = make_operands(t, 77), two = make_operands(t, 77);
+    one.args.bf16_inputs = two.args.bf16_inputs = bf16;
+    set_num_threads(1);
+    gemm(one.args);
+    set_num_threads(2);
+    gemm(two.args);
+    set_num_threads(0);
+    EXPECT_EQ(std::memcmp(one.c.data(), two.c.data(), one.c.size() * sizeof(float)), 0);
+  }
 }
 
 TEST(Gemm, BlasReferenceAgreesOnTheSameOperands) {
@@ -155,6 +207,40 @@ TEST(Gemm, MatmulEngineSwitchesAndNamesBadValues) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("LONGCTX_MATMUL"), std::string::npos) << e.what();
   }
+}
+
+TEST(Gemm, MatmulPrecisionBf16TakesTheOwnEngineAndNamesBadValues) {
+  const MatmulEngine saved_engine = matmul_engine();
+  const MatmulPrecision saved = matmul_precision();
+  const int64_t N = 9, K = 200, M = 33;
+  const auto x = testing::random_normal<float>(N * K, 3), w = testing::random_normal<float>(M * K, 4);
+  std::vector<float> fp32(N * M), bf16_own(N * M), bf16_blas(N * M);
+  matmul_forward(fp32.data(), x.data(), w.data(), N, K, M);
+  set_matmul_precision(MatmulPrecision::kBf16);
+  set_matmul_engine(MatmulEngine::kOwn);
+  matmul_forward(bf16_own.data(), x.data(), w.data(), N, K, M);
+  set_matmul_engine(MatmulEngine::kBlas);  // bf16 products take the own GEMM regardless
+  matmul_forward(bf16_blas.data(), x.data(), w.data(), N, K, M);
+  set_matmul_engine(saved_engine);
+  set_matmul_precision(saved);
+  EXPECT_EQ(std::memcmp(bf16_own.data(), bf16_blas.data(), bf16_own.size() * sizeof(float)), 0);
+  EXPECT_GT(testing::max_rel_error(bf16_own, fp32), 1e-4);  // the rounding is there
+  EXPECT_LE(testing::max_rel_error(bf16_own, fp32), 5e-2);  // and only the rounding
+  EXPECT_EQ(parse_matmul_precision("bf16", "--matmul-precision"), MatmulPrecision::kBf16);
+  EXPECT_EQ(parse_matmul_precision("fp32", "--matmul-precision"), MatmulPrecision::kF32);
+  EXPECT_STREQ(matmul_precision_name(MatmulPrecision::kBf16), "bf16");
+  try {
+    parse_matmul_precision("fp16", "--matmul-precision");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--matmul-precision"), std::string::npos) << e.what();
+  }
+  std::vector<float> c(N * M);
+  GemmArgs g;
+  g.M = N, g.N = M, g.K = K;
+  g.a = x.data(), g.lda = K, g.b = w.data(), g.ldb = K, g.trans_b = true;
+  g.c = c.data(), g.ldc = M, g.bf16_inputs = true;
+  EXPECT_THROW(gemm_blas(g), Error);
 }
 
 TEST(Gemm, RejectsInconsistentArguments) {

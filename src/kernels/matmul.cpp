@@ -1,5 +1,7 @@
 // The three products of a Linear layer as GemmArgs, run by the engine matmul_engine()
-// names: the project's own dispatched GEMM (the default) or the configured BLAS library.
+// names: the project's own dispatched GEMM (the default) or the configured BLAS library,
+// in the precision matmul_precision() names (bf16 inputs always take the own GEMM: the
+// BLAS library has no such product).
 #include "kernels/matmul.h"
 
 #include "kernels/gemm.h"
@@ -7,8 +9,9 @@
 namespace longctx::kernels {
 
 namespace {
-void run(const GemmArgs& g) {
-  if (matmul_engine() == MatmulEngine::kOwn) {
+void run(GemmArgs g) {
+  g.bf16_inputs = matmul_precision() == MatmulPrecision::kBf16;
+  if (matmul_engine() == MatmulEngine::kOwn || g.bf16_inputs) {
     gemm(g);
   } else {
     gemm_blas(g);

@@ -83,6 +83,7 @@ PlatformInfo platform_info() {
   p.simd_runnable = names(simd_runnable_targets());
   fill_blas(p);
   p.matmul_engine = matmul_engine_name(matmul_engine());
+  p.matmul_precision = matmul_precision_name(matmul_precision());
   p.threads = num_threads();
   const CpuFeatures& cpu = cpu_features();
   p.cpu_vendor = cpu.vendor;
@@ -106,6 +107,7 @@ nlohmann::json platform_json() {
           {"blas_threading", p.blas_threading},
           {"blas_config", p.blas_config},
           {"matmul_engine", p.matmul_engine},
+          {"matmul_precision", p.matmul_precision},
           {"threads", p.threads},
           {"cpu_vendor", p.cpu_vendor},
           {"cpu_model", p.cpu_model},
@@ -129,6 +131,11 @@ std::string platform_text() {
       << "matmul engine:  " << p.matmul_engine
       << (p.matmul_engine == "own" ? " (longctx's dispatched GEMM; LONGCTX_MATMUL=blas switches)"
                                    : " (the BLAS library; LONGCTX_MATMUL=own switches)")
+      << "\n"
+      << "matmul inputs:  " << p.matmul_precision
+      << (p.matmul_precision == "fp32"
+              ? " (LONGCTX_MATMUL_PRECISION=bf16 or train --matmul-precision bf16: bf16 operands)"
+              : " (bf16 operands, fp32 accumulation; no bf16 instruction used yet)")
       << "\n"
       << "threads:        " << p.threads << " (of " << p.logical_cpus << " logical CPUs)\n"
       << "CPU:            " << p.cpu_model << " (" << p.cpu_vendor << ")\n"

@@ -22,6 +22,7 @@ struct PlatformInfo {
   std::string blas_core;       // the kernel set it chose for this CPU ("Haswell", "zen3"...)
   std::string blas_threading;  // "openmp", "pthreads" or "sequential"
   std::string matmul_engine;   // what the model's matrix products run on: "own" or "blas"
+  std::string matmul_precision;  // what they multiply in: "fp32" or "bf16" (bf16 operands)
   int threads = 0;             // OpenMP / BLAS threads longctx uses
   std::string cpu_vendor, cpu_model;
   int logical_cpus = 0;

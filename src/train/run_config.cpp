@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "kernels/gemm.h"
 #include "train/curriculum.h"
 
 namespace longctx::train {
@@ -98,6 +99,9 @@ std::vector<ConfigEntry> config_entries(const TrainConfig& c) {
   num("clip", c.clip);
   boolean("decay-embeddings", c.decay_embeddings);
   boolean("recompute", c.recompute, R::kControl);  // bit-identical either way
+  // Runs older than the option multiplied in fp32.
+  str("matmul-precision", c.matmul_precision, R::kExactness);
+  e.back().absent_means = "fp32";
   integer("seed", static_cast<int64_t>(c.seed));
   integer("threads", c.threads, R::kExactness);
   // The same global batch either way; the sums change order (within float rounding).
@@ -214,6 +218,7 @@ void resolve_config(TrainConfig& c, int resolved_threads) {
       "cut into that many equal chunks)",
       static_cast<long long>(c.seq), 2 * c.context_parallel);
   check_curriculum_flags(c);
+  kernels::parse_matmul_precision(c.matmul_precision.c_str(), "--matmul-precision");
   if (c.threads <= 0) c.threads = resolved_threads;
   LONGCTX_CHECK(c.command == RunCommand::kTrain || !c.from.empty(), "--from: extend needs a model");
   LONGCTX_CHECK(c.command == RunCommand::kTrain || !c.rope.empty(),

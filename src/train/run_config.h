@@ -48,6 +48,9 @@ struct TrainConfig {
   double clip = 1.0;
   bool decay_embeddings = true;
   bool recompute = false;
+  // Matrix products: "fp32", or "bf16" (operands rounded to bf16, fp32 accumulation;
+  // fp32 master weights and optimizer state either way).
+  std::string matmul_precision = "fp32";
   uint64_t seed = 1234;
   int threads = 0;           // 0 = all cores (resolved before writing)
   int context_parallel = 1;  // K: MPI ranks sharing each sequence (ring attention)

@@ -79,6 +79,8 @@ TEST(RunConfig, ResolveNamesTheFlag) {
   EXPECT_NE(message(bad).find("--pose-target"), std::string::npos);
   bad = c, bad.out.clear();
   EXPECT_NE(message(bad).find("--out"), std::string::npos);
+  bad = c, bad.matmul_precision = std::string("fp16");
+  EXPECT_NE(message(bad).find("--matmul-precision"), std::string::npos);
   bad = c, bad.command = RunCommand::kExtend, bad.from = std::string("m");
   EXPECT_NE(message(bad).find("--rope"), std::string::npos);
 }

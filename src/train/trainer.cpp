@@ -11,6 +11,7 @@
 #include "core/timer.h"
 #include "io/checkpoint.h"
 #include "io/model_io.h"
+#include "kernels/gemm.h"
 #include "model/llama.h"
 #include "rope/rope_gguf.h"
 #include "rope/rope_spec.h"
@@ -92,6 +93,8 @@ TrainResult run_training(TrainConfig config) {
   Comm& comm = Comm::world();
   if (config.threads > 0) set_num_threads(config.threads);
   resolve_config(config, num_threads());
+  kernels::set_matmul_precision(
+      kernels::parse_matmul_precision(config.matmul_precision.c_str(), "--matmul-precision"));
   LrSchedule schedule{parse_schedule_kind(config.schedule), config.lr, config.warmup, config.steps,
                       config.min_lr_ratio};
   schedule.validate();
@@ -183,6 +186,10 @@ TrainResult run_training(TrainConfig config) {
                 .c_str()
           : "",
       plan.resume ? "resuming" : "starting"));
+  if (kernels::matmul_precision() == kernels::MatmulPrecision::kBf16)
+    progress.line(
+        "matrix products: bf16 operands, fp32 accumulation (own GEMM; no bf16 instruction is "
+        "used yet, so at fp32 speed)");
   if (curriculum.active())
     progress.line(strformat("curriculum: steps 1-%lld at window %lld (%s), steps %lld-%lld at %lld "
                             "(%s), %lld tokens per step; validation at %lld",
