@@ -8,14 +8,18 @@
 
 namespace longctx::kernels {
 
-namespace {
-void run(GemmArgs g) {
-  g.bf16_inputs = matmul_precision() == MatmulPrecision::kBf16;
+void gemm_by_engine(const GemmArgs& g) {
   if (matmul_engine() == MatmulEngine::kOwn || g.bf16_inputs) {
     gemm(g);
   } else {
     gemm_blas(g);
   }
+}
+
+namespace {
+void run(GemmArgs g) {
+  g.bf16_inputs = matmul_precision() == MatmulPrecision::kBf16;
+  gemm_by_engine(g);
 }
 }  // namespace
 

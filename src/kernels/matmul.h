@@ -1,7 +1,14 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/gemm.h"
+
 namespace longctx::kernels {
+
+// g through the engine matmul_engine() names (own GEMM or the BLAS library), as given
+// (fp32 unless g.bf16_inputs). For products outside a Linear layer's three, e.g. the
+// inference prefill over typed weights.
+void gemm_by_engine(const GemmArgs& g);
 
 // out (N, M) = x (N, K) @ w (M, K)^T   (w is stored like a PyTorch Linear weight).
 // accumulate: out += instead of out =.

@@ -1,8 +1,7 @@
 // Typed-weight matrix products: SIMD matrix-vector tiles per Highway target (dispatched
-// at run time) for few rows of x, BLAS (after panel conversion) for many.
+// at run time) for few rows of x, the matrix-product engine (kernels/matmul.h: the own
+// GEMM unless LONGCTX_MATMUL=blas; after panel conversion for bf16 and Q8_0) for many.
 #include "kernels/typed_matmul.h"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,10 +9,12 @@
 
 #include "core/error.h"
 #include "core/threads.h"
+#include "kernels/matmul.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/typed_matmul.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 
 #include "kernels/storage_type-inl.h"
@@ -42,10 +43,19 @@ HWY_INLINE float scalar_at(StorageType t, const uint8_t* row, int64_t k) {
   return f;
 }
 
+// Prefetch of the weight rows read next (`ahead`, or null): ahead_step bytes per step of
+// the tile's loop, so their memory latency overlaps this tile's work (see row_block).
+HWY_INLINE void prefetch_ahead(const uint8_t* ahead, int64_t step, int64_t ahead_step) {
+  if (ahead == nullptr) return;
+  const uint8_t* p = ahead + step * ahead_step;
+  for (int64_t o = 0; o < ahead_step; o += 64) hwy::Prefetch(p + o);
+}
+
 // RW weight rows x NX rows of x for f32/bf16 storage: out[j*ldo + r] = dot(w_r, x_j).
 template <int RW, int NX, StorageType kType>
 HWY_INLINE void tile_dense(float* out, int64_t ldo, const float* x, int64_t K,
-                           const uint8_t* const* rows, bool accumulate) {
+                           const uint8_t* const* rows, bool accumulate, const uint8_t* ahead,
+                           int64_t ahead_step) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   VF acc[RW][NX];
@@ -53,6 +63,7 @@ HWY_INLINE void tile_dense(float* out, int64_t ldo, const float* x, int64_t K,
     for (int j = 0; j < NX; ++j) acc[r][j] = hn::Zero(df);
   int64_t k = 0;
   for (; k + L <= K; k += L) {
+    prefetch_ahead(ahead, k / L, ahead_step);
     VF xv[NX];
     for (int j = 0; j < NX; ++j) xv[j] = hn::LoadU(df, x + j * K + k);
     for (int r = 0; r < RW; ++r) {
@@ -79,7 +90,7 @@ HWY_INLINE void tile_dense(float* out, int64_t ldo, const float* x, int64_t K,
 // as llama.cpp's q8_0 dot does; other targets widen both sides to int16 (vpmaddwd).
 template <int RW, int NX>
 HWY_INLINE void tile_q8_q8(float* out, int64_t ldo, const Q8Activations& xa, const uint8_t* const* rows,
-                           bool accumulate) {
+                           bool accumulate, const uint8_t* ahead, int64_t ahead_step) {
   const hn::ScalableTag<int16_t> d16;
   const hn::Repartition<int32_t, decltype(d16)> d32;
   const hn::Repartition<float, decltype(d16)> df;
@@ -90,6 +101,7 @@ HWY_INLINE void tile_q8_q8(float* out, int64_t ldo, const Q8Activations& xa, con
   for (int r = 0; r < RW; ++r)
     for (int j = 0; j < NX; ++j) acc[r][j] = hn::Zero(df);
   for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(ahead, b, ahead_step);
     for (int r = 0; r < RW; ++r) {
       const uint8_t* block = rows[r] + b * kQ8_0BlockBytes;
       const float dw = store::half_to_float(block);
@@ -122,11 +134,15 @@ HWY_INLINE void tile_q8_q8(float* out, int64_t ldo, const Q8Activations& xa, con
 // RW weight rows x rows [j, j + NX) of x (f32/bf16: x itself; Q8_0: xa, x quantised).
 template <int RW, int NX>
 HWY_INLINE void tile(float* out, int64_t ldo, const float* x, const Q8Activations* xa, int64_t j,
-                     int64_t K, StorageType t, const uint8_t* const* rows, bool accumulate) {
+                     int64_t K, StorageType t, const uint8_t* const* rows, bool accumulate,
+                     const uint8_t* ahead, int64_t ahead_step) {
   switch (t) {
-    case StorageType::kF32: return tile_dense<RW, NX, StorageType::kF32>(out, ldo, x + j * K, K, rows, accumulate);
-    case StorageType::kBF16: return tile_dense<RW, NX, StorageType::kBF16>(out, ldo, x + j * K, K, rows, accumulate);
-    case StorageType::kQ8_0: return tile_q8_q8<RW, NX>(out, ldo, xa->rows_from(j), rows, accumulate);
+    case StorageType::kF32:
+      return tile_dense<RW, NX, StorageType::kF32>(out, ldo, x + j * K, K, rows, accumulate, ahead, ahead_step);
+    case StorageType::kBF16:
+      return tile_dense<RW, NX, StorageType::kBF16>(out, ldo, x + j * K, K, rows, accumulate, ahead, ahead_step);
+    case StorageType::kQ8_0:
+      return tile_q8_q8<RW, NX>(out, ldo, xa->rows_from(j), rows, accumulate, ahead, ahead_step);
   }
 }
 
@@ -137,12 +153,25 @@ HWY_INLINE void row_block(float* out, int64_t ldo, const float* x, const Q8Activ
   const uint8_t* rows[RW];
   for (int r = 0; r < RW; ++r) rows[r] = w.row(r0 + r);
   const int64_t K = w.cols;
+  // The next RW rows (stored right after these) are fetched ahead while the first tile of
+  // x rows runs (the later tiles, N > 4, find them in the cache anyway): a weight row of a
+  // small model is a short stream (Q8_0 at 768 columns: 13 cache lines), too short for the
+  // hardware prefetcher to ramp up on, and decode waited on memory far below the machine's
+  // read rate (small Q8_0: 38 -> 51-76 tokens/s with this, A/B in docs/serve.md).
+  const int64_t steps = w.type == StorageType::kQ8_0 ? K / kQ8_0Block
+                                                      : K / static_cast<int64_t>(hn::Lanes(DF()));
+  const uint8_t* ahead = steps > 0 && r0 + 2 * RW <= w.rows ? w.row(r0 + RW) : nullptr;
+  const int64_t ahead_step = steps > 0 ? RW * static_cast<int64_t>(w.row_bytes) / steps : 0;
   int64_t j = 0;
-  for (; j + 4 <= N; j += 4) tile<RW, 4>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate);
+  for (; j + 4 <= N; j += 4) {
+    tile<RW, 4>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate, j == 0 ? ahead : nullptr,
+                ahead_step);
+  }
+  const uint8_t* rest_ahead = j == 0 ? ahead : nullptr;
   switch (N - j) {
-    case 3: tile<RW, 3>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate); break;
-    case 2: tile<RW, 2>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate); break;
-    case 1: tile<RW, 1>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate); break;
+    case 3: tile<RW, 3>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate, rest_ahead, ahead_step); break;
+    case 2: tile<RW, 2>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate, rest_ahead, ahead_step); break;
+    case 1: tile<RW, 1>(out + j * ldo + r0, ldo, x, xa, j, K, w.type, rows, accumulate, rest_ahead, ahead_step); break;
     default: break;
   }
 }
@@ -196,11 +225,18 @@ void typed_matmul(float* out, int64_t ldo, const float* x, int64_t N, const Type
     HWY_DYNAMIC_DISPATCH(typed_matvec_target)(out, ldo, x, N, w, accumulate);
     return;
   }
-  const int n = static_cast<int>(N), k = static_cast<int>(w.cols), ld = static_cast<int>(ldo);
-  const float beta = accumulate ? 1.0f : 0.0f;
+  // out (N, rows) = x (N, K) @ W^T, W stored (rows, K) with row stride ldb.
+  GemmArgs g;
+  g.M = N, g.K = w.cols;
+  g.a = x, g.lda = w.cols;
+  g.trans_b = true;
+  g.accumulate = accumulate;
+  g.ldc = ldo;
   if (w.type == StorageType::kF32 && w.row_bytes % 4 == 0) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, static_cast<int>(w.rows), k, 1.0f, x, k,
-                static_cast<const float*>(w.data), static_cast<int>(w.row_bytes / 4), beta, out, ld);
+    g.N = w.rows;
+    g.b = static_cast<const float*>(w.data), g.ldb = static_cast<int64_t>(w.row_bytes / 4);
+    g.c = out;
+    gemm_by_engine(g);
     return;
   }
   // Conversion buffer of the calling thread, kept between calls (no allocation per step).
@@ -210,8 +246,10 @@ void typed_matmul(float* out, int64_t ldo, const float* x, int64_t N, const Type
   for (int64_t r0 = 0; r0 < w.rows; r0 += kPanelRows) {
     const int64_t m = std::min(kPanelRows, w.rows - r0);
     dequantize_rows(panel.data(), w.type, w.row(r0), w.row_bytes, m, w.cols);  // (m, K)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, static_cast<int>(m), k, 1.0f, x, k,
-                panel.data(), k, beta, out + r0, ld);
+    g.N = m;
+    g.b = panel.data(), g.ldb = w.cols;
+    g.c = out + r0;
+    gemm_by_engine(g);
   }
 }
 

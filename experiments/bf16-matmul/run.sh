@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Issue 15's bf16 check: the same training run twice, matrix products in fp32 and with bf16
+# operands (--matmul-precision bf16: fp32 accumulation, fp32 master weights and AdamW
+# state), and the two loss curves compared (compare.py). A tiny model from scratch on the
+# built-in default corpus, T=1024, STEPS optimizer steps of 4,096 tokens, same seed and data
+# order, so the curves differ only by the rounding of the products' operands. A third run,
+# fp32 again but through OpenBLAS (LONGCTX_MATMUL=blas: the same products summed in another
+# order), shows how far two fp32 runs drift apart from rounding order alone: any perturbation
+# sends a training run on its own path, and that drift is the scale to judge bf16's by.
+#
+#   experiments/bf16-matmul/run.sh    STEPS (300), THREADS (2), OUT (runs/bf16-matmul),
+#                                     BUILD_DIR (build/release), DATA (data/default)
+# Each run resumes if interrupted; compare.py writes results/compare.json and prints a table.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="${BUILD_DIR:-$root/build/release}/longctx"
+out="${OUT:-$root/runs/bf16-matmul}"
+data="${DATA:-$root/data/default}"
+threads="${THREADS:-2}"
+steps="${STEPS:-300}"
+[ -f "$data/dataset.json" ] || "$bin" --threads "$threads" data default -o "$data"
+for run in fp32:own bf16:own fp32:blas; do
+  p="${run%%:*}" engine="${run##*:}"
+  name="$p"; [ "$engine" = own ] || name="$p-$engine"
+  echo "== $name -> $out/$name"
+  LONGCTX_MATMUL="$engine" "$bin" train --model-config tiny --data "$data" --seq 1024 \
+    --batch-tokens 4096 --steps "$steps" --lr 1e-3 --warmup 20 --eval-every 25 --eval-batches 8 \
+    --save-every 100 --keep 1 --threads "$threads" --matmul-precision "$p" --out "$out/$name"
+done
+python3 "$root/experiments/bf16-matmul/compare.py" "$out/fp32" "$out/bf16" "$out/fp32-blas" \
+  --json "$root/experiments/bf16-matmul/results/compare.json"
