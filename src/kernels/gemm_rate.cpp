@@ -47,7 +47,6 @@ std::vector<GemmRate> measure_gemm_rates(const GemmShape& s,
   for (size_t e = 0; e < n; ++e) {
     rates[e].shape = s;
     rates[e].engine_name = candidates[e].name;
-    if (candidates[e].name == "blas") rates[e].engine = MatmulEngine::kBlas;
     candidates[e].run(g);  // warm caches, thread pool, page faults
     if (e == 0) {
       std::copy(c.data(), c.data() + c.size(), c_first.data());

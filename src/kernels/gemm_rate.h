@@ -31,7 +31,7 @@ GemmCandidate gemm_candidate(MatmulEngine engine);
 
 struct GemmRate {
   GemmShape shape;
-  MatmulEngine engine = MatmulEngine::kOwn;
+  MatmulEngine engine = MatmulEngine::kOwn;  // set by measure_gemm_rate (own or BLAS)
   std::string engine_name;  // the candidate's name
   // Largest |C - C of the first candidate| after the warm-up call, relative to max |C|
   // (0 for the first): a wrongly bound library shows here, not as a fast number.

@@ -117,48 +117,44 @@ const GemmCase kShapes[] = {
 class GemmSimd : public PerSimdTarget {};
 LONGCTX_INSTANTIATE_PER_SIMD_TARGET(GemmSimd);
 
-TEST_P(GemmSimd, MatchesDoubleReferenceOverOddShapesAndTransposes) {
-  uint64_t seed = 1;
+// Every shape of kShapes in all four transpose forms (the big one once, in its own),
+// each with fresh operands (seeds from `seed` on) and a trace naming the case.
+template <class Check>
+void for_each_case(uint64_t seed, Check check) {
   for (const GemmCase& base : kShapes) {
     for (int form = 0; form < 4; ++form) {
       GemmCase t = base;
-      // The big shape once (its own transposes); the others in all four forms.
       if (t.N > 4096 && form > 0) break;
       if (t.N <= 4096) t.trans_a = form & 1, t.trans_b = form & 2;
       SCOPED_TRACE(::testing::Message() << "M=" << t.M << " N=" << t.N << " K=" << t.K
                                         << " ta=" << t.trans_a << " tb=" << t.trans_b
                                         << " acc=" << t.accumulate << " pad=" << t.pad);
-      Operands o = make_operands(t, seed += 3);
-      const std::vector<float> before = o.c;
-      gemm(o.args);
-      EXPECT_LE(normalised_error(o, before), tolerance(t.K));
+      check(t, make_operands(t, seed += 3));
     }
   }
+}
+
+TEST_P(GemmSimd, MatchesDoubleReferenceOverOddShapesAndTransposes) {
+  for_each_case(1, [](const GemmCase& t, Operands o) {
+    const std::vector<float> before = o.c;
+    gemm(o.args);
+    EXPECT_LE(normalised_error(o, before), tolerance(t.K));
+  });
 }
 
 // bf16 inputs (GemmArgs::bf16_inputs): the same shapes against a double reference of the
 // rounded operands; and the rounding must show against the unrounded product (bf16 keeps
 // 8 mantissa bits: errors ~2^-9 / sqrt(K) of the scale, far above fp32's).
 TEST_P(GemmSimd, Bf16InputsMatchDoubleReferenceOfRoundedOperands) {
-  uint64_t seed = 100;
-  for (const GemmCase& base : kShapes) {
-    for (int form = 0; form < 4; ++form) {
-      GemmCase t = base;
-      if (t.N > 4096 && form > 0) break;
-      if (t.N <= 4096) t.trans_a = form & 1, t.trans_b = form & 2;
-      SCOPED_TRACE(::testing::Message() << "M=" << t.M << " N=" << t.N << " K=" << t.K
-                                        << " ta=" << t.trans_a << " tb=" << t.trans_b
-                                        << " acc=" << t.accumulate << " pad=" << t.pad);
-      Operands o = make_operands(t, seed += 3);
-      o.args.bf16_inputs = true;
-      const std::vector<float> before = o.c;
-      gemm(o.args);
-      EXPECT_LE(normalised_error(o, before, /*bf16=*/true), tolerance(t.K));
-      if (t.K >= 64 && !t.accumulate) {
-        EXPECT_GT(normalised_error(o, before), 10 * tolerance(t.K));
-      }
+  for_each_case(100, [](const GemmCase& t, Operands o) {
+    o.args.bf16_inputs = true;
+    const std::vector<float> before = o.c;
+    gemm(o.args);
+    EXPECT_LE(normalised_error(o, before, /*bf16=*/true), tolerance(t.K));
+    if (t.K >= 64 && !t.accumulate) {
+      EXPECT_GT(normalised_error(o, before), 10 * tolerance(t.K));
     }
-  }
+  });
 }
 
 TEST_P(GemmSimd, BitIdenticalForAnyThreadCount) {
