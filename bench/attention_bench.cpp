@@ -3,7 +3,9 @@
 // are 2*T^2*D each per head, halved by causality; backward 2.5x the forward).
 //
 // Usage: attention_bench [--target NAME] [--json out.jsonl]   (the two reference configurations)
-//        attention_bench [--target NAME] [--json out.jsonl] T H Hkv D [reps] [threads]
+//        attention_bench [--target NAME] [--json out.jsonl] [--tq M] T H Hkv D [reps] [threads]
+// --tq M times the forward alone for the last M query rows against all T keys: one chunk of
+// a chunked prefill at depth T (the inference case; FLOPs counted for the visible pairs).
 // --target pins the SIMD target (AVX3, AVX2, SCALAR, ... as `longctx info` lists them);
 // --json appends one line per configuration with the machine's platform facts.
 //
@@ -47,18 +49,21 @@ double cpu_seconds() {
 struct Config {
   int64_t T;
   int H, Hkv, D;
+  int64_t T_q = 0;  // 0: T (training shape, forward and backward); else forward of one chunk
 };
 
 nlohmann::json run(const Config& c, int reps) {
   longctx::kernels::AttentionShape s;
   s.B = 1;
-  s.T_q = s.T_kv = c.T;
+  const bool chunk = c.T_q > 0 && c.T_q < c.T;
+  s.T_kv = c.T;
+  s.T_q = chunk ? c.T_q : c.T;
   s.n_heads = c.H;
   s.n_kv_heads = c.Hkv;
   s.head_dim = c.D;
-  const size_t nq = static_cast<size_t>(c.T) * c.H * c.D, nkv = static_cast<size_t>(c.T) * c.Hkv * c.D;
+  const size_t nq = static_cast<size_t>(s.T_q) * c.H * c.D, nkv = static_cast<size_t>(c.T) * c.Hkv * c.D;
   std::vector<float> q(nq), k(nkv), v(nkv), out(nq), dout(nq), dq(nq), dk(nkv), dv(nkv);
-  std::vector<float> lse(static_cast<size_t>(c.T) * c.H);
+  std::vector<float> lse(static_cast<size_t>(s.T_q) * c.H);
   uint32_t state = 12345;
   auto rnd = [&]() {
     state = state * 1664525u + 1013904223u;
@@ -73,6 +78,7 @@ nlohmann::json run(const Config& c, int reps) {
     longctx::kernels::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), s);
     best_f = std::min(best_f, t.seconds());
     cpu_f = std::min(cpu_f, cpu_seconds() - c0);
+    if (chunk) continue;  // inference: no backward
     t.reset();
     c0 = cpu_seconds();
     longctx::kernels::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(),
@@ -80,8 +86,21 @@ nlohmann::json run(const Config& c, int reps) {
     best_b = std::min(best_b, t.seconds());
     cpu_b = std::min(cpu_b, cpu_seconds() - c0);
   }
-  const double flops_f = 2.0 * static_cast<double>(c.T) * c.T * c.D * c.H;
+  // Query row i sees T_kv - T_q + i + 1 keys; QK^T and PV are 2 FLOPs per pair and dimension.
+  const double tq = static_cast<double>(s.T_q), pairs = tq * static_cast<double>(s.T_kv - s.T_q) + tq * tq / 2;
+  const double flops_f = 4.0 * pairs * c.D * c.H;
   const double flops_b = 2.5 * flops_f;
+  if (chunk) {
+    std::printf("B=1 H=%d Hkv=%d D=%d T_q=%lld T_kv=%lld threads=%d: forward %.4f s %.1f GFLOP/s, "
+                "per CPU-second %.1f\n",
+                c.H, c.Hkv, c.D, static_cast<long long>(s.T_q), static_cast<long long>(c.T),
+                longctx::num_threads(), best_f, flops_f / best_f * 1e-9, flops_f / cpu_f * 1e-9);
+    return {{"bench", "attention_chunk"}, {"T_q", s.T_q}, {"T_kv", c.T}, {"H", c.H}, {"Hkv", c.Hkv},
+            {"D", c.D}, {"reps", reps}, {"threads", longctx::num_threads()},
+            {"forward_s_best", best_f}, {"forward_gflops", flops_f / best_f * 1e-9},
+            {"forward_gflops_per_cpu_s", flops_f / cpu_f * 1e-9},
+            {"platform", longctx::kernels::platform_json()}};
+  }
   std::printf("B=1 H=%d Hkv=%d D=%d T=%lld threads=%d: forward %.3f s %.1f GFLOP/s, backward %.3f s %.1f GFLOP/s\n",
               c.H, c.Hkv, c.D, static_cast<long long>(c.T), longctx::num_threads(), best_f,
               flops_f / best_f * 1e-9, best_b, flops_b / best_b * 1e-9);
@@ -116,9 +135,12 @@ int main(int argc, char** argv) try {
   std::string json_path;
   std::unique_ptr<longctx::kernels::ScopedSimdTarget> pin;
   std::vector<std::string> positional;
+  int64_t tq = 0;
   for (size_t i = 0; i < args.size(); ++i) {
-    if ((args[i] == "--target" || args[i] == "--json") && i + 1 < args.size()) {
-      if (args[i] == "--target")
+    if ((args[i] == "--target" || args[i] == "--json" || args[i] == "--tq") && i + 1 < args.size()) {
+      if (args[i] == "--tq")
+        tq = std::atoll(args[++i].c_str());
+      else if (args[i] == "--target")
         pin = std::make_unique<longctx::kernels::ScopedSimdTarget>(target_by_name(args[++i]));
       else
         json_path = args[++i];
@@ -131,7 +153,7 @@ int main(int argc, char** argv) try {
   int threads = 0;
   if (positional.size() >= 4) {
     configs = {{std::atoll(positional[0].c_str()), std::atoi(positional[1].c_str()),
-                std::atoi(positional[2].c_str()), std::atoi(positional[3].c_str())}};
+                std::atoi(positional[2].c_str()), std::atoi(positional[3].c_str()), tq}};
     if (positional.size() >= 5) reps = std::atoi(positional[4].c_str());
     if (positional.size() >= 6) threads = std::atoi(positional[5].c_str());
   }
