@@ -69,8 +69,8 @@ namespace backward_detail {
 using namespace attention_detail;
 
 struct BackwardScratch {
-  Buffer<float> kt, vt;  // (D, Bc) key and value tile, transposed
-  Buffer<float> k;       // (Bc, Dp) key tile
+  Buffer<float> kt, vt;  // (D, Bc) key and value tile, transposed, in column strips
+  Buffer<float> k;       // (Bc, Dp) key tile in column strips
   Buffer<float> dk, dv;  // (Bc, Dp) gradient accumulators of the key tile
   Buffer<float> p, ds;   // (rows, Bc) probabilities; dP, then dS
   Buffer<float> dq;      // (T_q*G, Dp) this thread's dq partial for the current group
@@ -87,12 +87,17 @@ struct BackwardScratch {
 
 // The query side of the current (batch, kv head), packed once and shared by all
 // key tiles; row r = position * G + head in group, so a block of positions is a
-// contiguous run of rows.
+// contiguous run of rows. q and dout are kept twice: as rows, where they are the A
+// operand of a product, and in column strips, where they are the B operand.
 struct PackedQueries {
   Buffer<float> q;          // (T_q*G, Dp) query rows scaled by scale*log2(e)
   Buffer<float> dout;       // (T_q*G, Dp)
+  Buffer<float> q_strips, dout_strips;  // the same in (T_q*G, Dp) column strips
   Buffer<float> lse2, dot;  // (T_q*G) lse in log2 units; D_i = rowsum(dout * out)
-  PackedQueries(int64_t rows, int64_t Dp) : q(rows * Dp), dout(rows * Dp), lse2(rows), dot(rows) {}
+  int64_t rows;
+  PackedQueries(int64_t rows, int64_t Dp)
+      : q(rows * Dp), dout(rows * Dp), q_strips(rows * Dp), dout_strips(rows * Dp), lse2(rows),
+        dot(rows), rows(rows) {}
 };
 
 // The call's arguments and what the tiling derives from them.
@@ -123,6 +128,11 @@ inline void pack_query_position(const BackwardRun& run, int64_t b, int64_t h_kv,
       w.dout[r * Dp + x] = dor[x];
       dot += dor[x] * outr[x];
     }
+    for (int64_t x = 0; x < Dp; ++x) {
+      const int64_t o = strip_offset(r, x, Dp, w.rows);
+      w.q_strips[o] = x < D ? w.q[r * Dp + x] : 0.0f;
+      w.dout_strips[o] = x < D ? dor[x] : 0.0f;
+    }
     w.dot[r] = dot;
     w.lse2[r] = a.lse[(b * g.H + h_kv * G + gi) * g.lse_stride + pos] * kLog2e;
   }
@@ -137,18 +147,10 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
   const int64_t D = g.D, Dp = run.Dp, G = g.G, N = lanes();
   const int64_t nk = std::min(kKeyTile, g.T_kv - k0);
   const int64_t cols = round_up_lanes(nk);
-  const float* k_base = a.k + b * g.kv_batch + h_kv * D;
-  const float* v_base = a.v + b * g.kv_batch + h_kv * D;
-  for (int64_t j = 0; j < cols; ++j) {
-    const bool valid = j < nk;
-    const float* kr = k_base + (k0 + j) * g.kv_row;
-    const float* vr = v_base + (k0 + j) * g.kv_row;
-    for (int64_t x = 0; x < D; ++x) {
-      w.kt[x * kKeyTile + j] = valid ? kr[x] : 0.0f;
-      w.vt[x * kKeyTile + j] = valid ? vr[x] : 0.0f;
-      w.k[j * Dp + x] = valid ? kr[x] : 0.0f;
-    }
-  }
+  const int64_t first = b * g.kv_batch + k0 * g.kv_row + h_kv * D;
+  pack_transposed_strips(w.kt.data(), a.k + first, g.kv_row, nk, D);
+  pack_transposed_strips(w.vt.data(), a.v + first, g.kv_row, nk, D);
+  pack_row_strips(w.k.data(), a.k + first, g.kv_row, nk, kKeyTile, D, Dp);
   std::memset(w.dk.data(), 0, static_cast<size_t>(cols * Dp) * sizeof(float));
   std::memset(w.dv.data(), 0, static_cast<size_t>(cols * Dp) * sizeof(float));
   const int32_t* q_seg = a.q_seg ? a.q_seg + b * a.q_seg_batch : nullptr;
@@ -173,8 +175,8 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
     const float* qs = run.pq->q.data() + r0 * Dp;
     const float* dout = run.pq->dout.data() + r0 * Dp;
     // S (rows, cols) = Qs (rows, D) * K^T (D, cols), then P = exp2(S - lse2) in place.
-    tile_product(w.p.data(), kKeyTile, rows, cols, qs, Dp, 1, w.kt.data(), kKeyTile, D,
-                 /*accumulate=*/false);
+    tile_product_packed(w.p.data(), kKeyTile, rows, cols, qs, Dp, 1, w.kt.data(), D, kKeyTile, 0,
+                        D, /*accumulate=*/false);
     const bool need_mask = cols > nk || k0 + nk - 1 > a_first || !seg_uniform;
     for (int64_t r = 0; r < rows; ++r) {
       float* prow = w.p.data() + r * kKeyTile;
@@ -190,11 +192,11 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
         hn::StoreU(exp2_nonpositive(d, hn::Sub(hn::LoadU(d, prow + j), vl)), d, prow + j);
     }
     // dV (cols, Dp) += P^T (cols, rows) * dO (rows, Dp)
-    tile_product(w.dv.data(), Dp, cols, Dp, w.p.data(), 1, kKeyTile, dout, Dp, rows,
-                 /*accumulate=*/true);
+    tile_product_packed(w.dv.data(), Dp, cols, Dp, w.p.data(), 1, kKeyTile,
+                        run.pq->dout_strips.data(), run.pq->rows, Dp, r0, rows, /*accumulate=*/true);
     // dP (rows, cols) = dO (rows, D) * V^T (D, cols)
-    tile_product(w.ds.data(), kKeyTile, rows, cols, dout, Dp, 1, w.vt.data(), kKeyTile, D,
-                 /*accumulate=*/false);
+    tile_product_packed(w.ds.data(), kKeyTile, rows, cols, dout, Dp, 1, w.vt.data(), D, kKeyTile,
+                        0, D, /*accumulate=*/false);
     for (int64_t r = 0; r < rows; ++r) {
       float* prow = w.p.data() + r * kKeyTile;
       float* dsrow = w.ds.data() + r * kKeyTile;
@@ -205,11 +207,11 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
       }
     }
     // dK (cols, Dp) += dS^T (cols, rows) * Qs (rows, Dp)   (times ln2 on the way out)
-    tile_product(w.dk.data(), Dp, cols, Dp, w.ds.data(), 1, kKeyTile, qs, Dp, rows,
-                 /*accumulate=*/true);
+    tile_product_packed(w.dk.data(), Dp, cols, Dp, w.ds.data(), 1, kKeyTile,
+                        run.pq->q_strips.data(), run.pq->rows, Dp, r0, rows, /*accumulate=*/true);
     // dQ partial rows p0*G .. (rows, Dp) += dS (rows, cols) * K (cols, Dp)   (times scale later)
-    tile_product(w.dq.data() + r0 * Dp, Dp, rows, Dp, w.ds.data(), kKeyTile, 1, w.k.data(), Dp,
-                 cols, /*accumulate=*/true);
+    tile_product_packed(w.dq.data() + r0 * Dp, Dp, rows, Dp, w.ds.data(), kKeyTile, 1, w.k.data(),
+                        kKeyTile, Dp, 0, cols, /*accumulate=*/true);
   }
 
   // Qs carries scale*log2(e); dk wants scale, so multiply by ln2.

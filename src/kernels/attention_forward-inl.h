@@ -31,8 +31,6 @@
 #include <memory>
 #include <vector>
 
-#include <hwy/cache_control.h>
-
 #include "core/buffer.h"
 #include "kernels/attention_geometry.h"
 #include "kernels/attention_tiles-inl.h"
@@ -132,55 +130,15 @@ inline void softmax_update_row(float* s, int64_t cols, float* o, int64_t Dp, flo
   m = m_new;
 }
 
-// Fetches the `bytes` bytes at p into the cache ahead of their use.
-inline void prefetch_row(const float* p, int64_t bytes) {
-  const char* c = reinterpret_cast<const char*>(p);
-  for (int64_t o = 0; o < bytes; o += 64) hwy::Prefetch(c + o);
-}
-
 // K^T (D, Bc) and V (Bc, Dp) of keys k0 .. k0+Bc of group (b, h_kv), zero past T_kv
 // (and V past D), both in column strips.
 inline void pack_key_tile(const ForwardRun& run, int64_t b, int64_t h_kv, int64_t k0, float* kt,
                           float* v) {
   const AttentionGeometry& g = run.a.g;
-  const int64_t D = g.D, Dp = run.Dp, W = 2 * lanes();
   const int64_t nk = std::min(kKeyTile, g.T_kv - k0);
-  const float* k_base = run.a.k + b * g.kv_batch + h_kv * D;
-  const float* v_base = run.a.v + b * g.kv_batch + h_kv * D;
-  // The rows of a key are kv_row floats apart (the other kv heads in between), so the
-  // hardware prefetcher does not see them coming: the rows kPackAhead keys ahead are
-  // fetched while this one is copied (at 32k keys the sources come from memory, and
-  // without this the packing was 8% of the forward, stalled on its loads).
-  constexpr int64_t kPackAhead = 8;
-  const int64_t row_bytes = D * static_cast<int64_t>(sizeof(float));
-  for (int64_t j = 0; j < std::min(kPackAhead, nk); ++j) prefetch_row(k_base + (k0 + j) * g.kv_row, row_bytes);
-  // K^T: Bc is a multiple of W, so every strip is W keys wide: key j of step x at
-  // (j / W) * W * D + x * W + j % W.
-  for (int64_t j = 0; j < kKeyTile; ++j) {
-    if (j + kPackAhead < nk) {
-      prefetch_row(k_base + (k0 + j + kPackAhead) * g.kv_row, row_bytes);
-      prefetch_row(v_base + (k0 + j) * g.kv_row, row_bytes);  // read in the V loop below
-    }
-    const float* kr = k_base + (k0 + j) * g.kv_row;
-    float* dst = kt + j / W * W * D + j % W;
-    if (j < nk) {
-      for (int64_t x = 0; x < D; ++x) dst[x * W] = kr[x];
-    } else {
-      for (int64_t x = 0; x < D; ++x) dst[x * W] = 0.0f;
-    }
-  }
-  for (int64_t x = 0; x < Dp; x += W) {
-    const int64_t w = strip_width(x, Dp), copy = std::max<int64_t>(0, std::min(w, D - x));
-    for (int64_t j = 0; j < kKeyTile; ++j) {
-      float* dst = v + strip_offset(j, x, Dp, kKeyTile);
-      if (j < nk) {
-        std::memcpy(dst, v_base + (k0 + j) * g.kv_row + x, static_cast<size_t>(copy) * sizeof(float));
-        std::fill(dst + copy, dst + w, 0.0f);
-      } else {
-        std::fill(dst, dst + w, 0.0f);
-      }
-    }
-  }
+  const int64_t first = b * g.kv_batch + k0 * g.kv_row + h_kv * g.D;
+  pack_transposed_strips(kt, run.a.k + first, g.kv_row, nk, g.D);
+  pack_row_strips(v, run.a.v + first, g.kv_row, nk, kKeyTile, g.D, run.Dp);
 }
 
 // Writes row (b, pos, head h) of the result, or merges it into the row already there:
@@ -258,7 +216,7 @@ inline void forward_block(const ForwardRun& run, ForwardScratch& w, int64_t b, i
     const float* v = run.kv ? run.kv->v.data() + k0 * Dp : w.v.data();
     if (!run.kv) pack_key_tile(run, b, h_kv, k0, w.kt.data(), w.v.data());
     // S (rows, cols) = Qs (rows, D) * K^T (D, cols)
-    tile_product_packed(w.s.data(), kKeyTile, rows, cols, w.q.data(), Dp, 1, kt, D, kKeyTile, D,
+    tile_product_packed(w.s.data(), kKeyTile, rows, cols, w.q.data(), Dp, 1, kt, D, kKeyTile, 0, D,
                         /*accumulate=*/false);
     const bool need_mask = cols > nk || k0 + nk - 1 > a_first || !seg_uniform;
     for (int64_t r = 0; r < rows; ++r) {
@@ -268,7 +226,7 @@ inline void forward_block(const ForwardRun& run, ForwardScratch& w, int64_t b, i
       softmax_update_row(srow, cols, w.o.data() + r * Dp, Dp, w.m[r], w.l[r]);
     }
     // O (rows, Dp) += P (rows, cols) * V (cols, Dp)
-    tile_product_packed(w.o.data(), Dp, rows, Dp, w.s.data(), kKeyTile, 1, v, kKeyTile, Dp, cols,
+    tile_product_packed(w.o.data(), Dp, rows, Dp, w.s.data(), kKeyTile, 1, v, kKeyTile, Dp, 0, cols,
                         /*accumulate=*/true);
   }
 

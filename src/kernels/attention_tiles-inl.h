@@ -11,7 +11,8 @@
 // with A read through two strides (a_rs between rows r, a_ss between steps s),
 // so the same kernel computes Q K^T (A = Q rows, B = K^T), P V (A = P rows,
 // B = V rows) and P^T dO (A = P read down its columns, B = dO rows).
-// B and C rows are contiguous with cols a multiple of the lane count.
+// B is packed in column strips (tile_product_packed, with the packers for it);
+// C rows are contiguous with cols a multiple of the lane count.
 #if defined(LONGCTX_KERNELS_ATTENTION_TILES_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef LONGCTX_KERNELS_ATTENTION_TILES_INL_H_
 #undef LONGCTX_KERNELS_ATTENTION_TILES_INL_H_
@@ -19,6 +20,7 @@
 #define LONGCTX_KERNELS_ATTENTION_TILES_INL_H_
 #endif
 
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 
 #include <algorithm>
@@ -96,19 +98,7 @@ HWY_INLINE void product_strip(float* c, int64_t ldc, int64_t rows, const float* 
   }
 }
 
-// C (rows, cols; row stride ldc) = or += A * B as described at the top.
-// cols must be a multiple of lanes().
-inline void tile_product(float* c, int64_t ldc, int64_t rows, int64_t cols, const float* a,
-                         int64_t a_rs, int64_t a_ss, const float* b, int64_t ldb, int64_t steps,
-                         bool accumulate) {
-  const int64_t N = lanes();
-  int64_t col = 0;
-  for (; col + 2 * N <= cols; col += 2 * N)
-    product_strip<2>(c + col, ldc, rows, a, a_rs, a_ss, b + col, ldb, steps, accumulate);
-  if (col < cols) product_strip<1>(c + col, ldc, rows, a, a_rs, a_ss, b + col, ldb, steps, accumulate);
-}
-
-// B packed in column strips for tile_product_packed: the strip of columns
+// B packed in column strips: the strip of columns
 // [col, col + w), w = strip_width(col, cols), is the contiguous (b_steps, w) block at
 // b + col * b_steps, so a product reads it front to back. With rows of B stored whole
 // (row stride a power of two, 256 or 512 bytes for the tiles here), one strip's 64-128
@@ -122,19 +112,75 @@ inline int64_t strip_offset(int64_t s, int64_t col, int64_t cols, int64_t b_step
   return col0 * b_steps + s * strip_width(col0, cols) + (col - col0);
 }
 
-// tile_product with B packed as (b_steps, b_cols) in column strips; the product uses its
-// first `steps` steps and `cols` columns (cols <= b_cols, a multiple of the lane count).
+// C (rows, cols; row stride ldc) = or += A * B as described at the top, with B packed as
+// (b_steps, b_cols) in column strips; the product uses steps step0 .. step0 + steps and
+// the first `cols` columns (cols <= b_cols, a multiple of the lane count).
 inline void tile_product_packed(float* c, int64_t ldc, int64_t rows, int64_t cols, const float* a,
                                 int64_t a_rs, int64_t a_ss, const float* b, int64_t b_steps,
-                                int64_t b_cols, int64_t steps, bool accumulate) {
+                                int64_t b_cols, int64_t step0, int64_t steps, bool accumulate) {
   const int64_t N = lanes();
   int64_t col = 0;
-  for (; col + 2 * N <= cols; col += 2 * N)
-    product_strip<2>(c + col, ldc, rows, a, a_rs, a_ss, b + col * b_steps,
-                     strip_width(col, b_cols), steps, accumulate);
-  if (col < cols)
-    product_strip<1>(c + col, ldc, rows, a, a_rs, a_ss, b + col * b_steps,
-                     strip_width(col, b_cols), steps, accumulate);
+  for (; col + 2 * N <= cols; col += 2 * N) {
+    const int64_t w = strip_width(col, b_cols);
+    product_strip<2>(c + col, ldc, rows, a, a_rs, a_ss, b + col * b_steps + step0 * w, w, steps,
+                     accumulate);
+  }
+  if (col < cols) {
+    const int64_t w = strip_width(col, b_cols);
+    product_strip<1>(c + col, ldc, rows, a, a_rs, a_ss, b + col * b_steps + step0 * w, w, steps,
+                     accumulate);
+  }
+}
+
+// The packers below read rows that sit row_stride floats apart (the other kv heads, or
+// the other heads of a position, in between), which the hardware prefetcher does not
+// follow: each fetches the row kPackAhead rows ahead while it copies one (at 32k keys
+// the sources come from memory, and without this the forward's packing was 8% of its
+// time, stalled on its loads).
+constexpr int64_t kPackAhead = 8;
+HWY_INLINE void prefetch_row(const float* p, int64_t n) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t o = 0; o < n * static_cast<int64_t>(sizeof(float)); o += 64) hwy::Prefetch(c + o);
+}
+
+// Key (or value) rows of one kv head, row j at src + j * row_stride (D floats),
+// transposed into (D, Bc) strips: K^T for the score products. Rows from nk on are zero.
+// Bc is a multiple of the strip width, so every strip is 2 * lanes() keys wide.
+inline void pack_transposed_strips(float* HWY_RESTRICT dst, const float* src, int64_t row_stride,
+                                   int64_t nk, int64_t D) {
+  const int64_t W = 2 * lanes();
+  for (int64_t j = 0; j < std::min(kPackAhead, nk); ++j) prefetch_row(src + j * row_stride, D);
+  for (int64_t j = 0; j < attention_detail::kKeyTile; ++j) {
+    float* HWY_RESTRICT out = dst + j / W * W * D + j % W;
+    if (j < nk) {
+      if (j + kPackAhead < nk) prefetch_row(src + (j + kPackAhead) * row_stride, D);
+      const float* HWY_RESTRICT row = src + j * row_stride;
+      for (int64_t x = 0; x < D; ++x) out[x * W] = row[x];
+    } else {
+      for (int64_t x = 0; x < D; ++x) out[x * W] = 0.0f;
+    }
+  }
+}
+
+// Rows 0 .. n_steps of D floats (row j at src + j * row_stride; rows from n_valid on
+// zero, columns D .. Dp zero) as (n_steps, Dp) strips.
+inline void pack_row_strips(float* HWY_RESTRICT dst, const float* src, int64_t row_stride,
+                            int64_t n_valid, int64_t n_steps, int64_t D, int64_t Dp) {
+  for (int64_t j = 0; j < std::min(kPackAhead, n_valid); ++j) prefetch_row(src + j * row_stride, D);
+  for (int64_t x = 0; x < Dp; x += 2 * lanes()) {
+    const int64_t w = strip_width(x, Dp), copy = std::max<int64_t>(0, std::min(w, D - x));
+    for (int64_t j = 0; j < n_steps; ++j) {
+      float* HWY_RESTRICT out = dst + strip_offset(j, x, Dp, n_steps);
+      if (j < n_valid) {
+        if (x == 0 && j + kPackAhead < n_valid) prefetch_row(src + (j + kPackAhead) * row_stride, D);
+        const float* HWY_RESTRICT row = src + j * row_stride + x;
+        for (int64_t e = 0; e < copy; ++e) out[e] = row[e];
+        for (int64_t e = copy; e < w; ++e) out[e] = 0.0f;
+      } else {
+        for (int64_t e = 0; e < w; ++e) out[e] = 0.0f;
+      }
+    }
+  }
 }
 
 // 2^x lane-wise for x <= ~0 (softmax arguments); x < -126 (and -inf) gives 0.
