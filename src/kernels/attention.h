@@ -6,6 +6,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/storage_type.h"
+
 namespace longctx::kernels {
 
 struct AttentionShape {
@@ -27,6 +29,14 @@ struct AttentionShape {
 // to keys with the same segment id (document-boundary masking for packed sequences).
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        const AttentionShape& shape, const int32_t* segment_ids = nullptr);
+
+// The same forward (B = 1, lse not kept) with keys and values read from a KV cache in
+// its stored type (f32, bf16, Q8_0): rows are converted to f32 while the kernel packs
+// its tiles, so no f32 copy of the cache is made (the prefill of inference). Row t of k
+// and v holds positions t's n_kv_heads * head_dim elements; shape.B must be 1 and
+// shape.kv_batch_stride 0. Bit-identical to attention_forward on the converted rows.
+void attention_forward_cached(float* out, const float* q, const KvRowsView& k, const KvRowsView& v,
+                              const AttentionShape& shape);
 
 // dq (B, T_q, H, D) =; dk, dv (B, T_kv, Hkv, D) = (summed over the query heads sharing them).
 // out and lse are what attention_forward produced.

@@ -48,15 +48,15 @@ namespace {
 
 // One backward call in the terms both public kernels map onto.
 struct BackwardArgs {
-  float* dq;                       // (B, T_q, H, D)
-  float* dk;                       // (B, T_kv, Hkv, D), dense (batch stride g.dkv_batch)
-  float* dv;                       // (B, T_kv, Hkv, D), dense
-  const float* dout;               // (B, T_q, H, D)
-  const float* out;                // (B, T_q, H, D) the forward's (final, merged) output
-  const float* lse;                // (B*H, g.lse_stride) its log-sum-exp; -inf rows get no gradient
-  const float* q;                  // (B, T_q, H, D)
-  const float* k;                  // (B, kv_batch) of (T_kv, Hkv, D)
-  const float* v;                  // (B, kv_batch) of (T_kv, Hkv, D)
+  float* dq = nullptr;             // (B, T_q, H, D)
+  float* dk = nullptr;             // (B, T_kv, Hkv, D), dense (batch stride g.dkv_batch)
+  float* dv = nullptr;             // (B, T_kv, Hkv, D), dense
+  const float* dout = nullptr;     // (B, T_q, H, D)
+  const float* out = nullptr;      // (B, T_q, H, D) the forward's (final, merged) output
+  const float* lse = nullptr;      // (B*H, g.lse_stride) its log-sum-exp; -inf rows get no gradient
+  const float* q = nullptr;        // (B, T_q, H, D)
+  const float* k = nullptr;        // (B, kv_batch) of (T_kv, Hkv, D)
+  const float* v = nullptr;        // (B, kv_batch) of (T_kv, Hkv, D)
   const int32_t* q_seg = nullptr;  // (B, q_seg_batch) segment id of each query row, or null
   const int32_t* k_seg = nullptr;  // (B, k_seg_batch) segment id of each key; null iff q_seg is
   int64_t q_seg_batch = 0, k_seg_batch = 0;
@@ -148,9 +148,10 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
   const int64_t nk = std::min(kKeyTile, g.T_kv - k0);
   const int64_t cols = round_up_lanes(nk);
   const int64_t first = b * g.kv_batch + k0 * g.kv_row + h_kv * D;
-  pack_transposed_strips(w.kt.data(), a.k + first, g.kv_row, nk, D);
-  pack_transposed_strips(w.vt.data(), a.v + first, g.kv_row, nk, D);
-  pack_row_strips(w.k.data(), a.k + first, g.kv_row, nk, kKeyTile, D, Dp);
+  const FloatRows k_rows{a.k + first, g.kv_row, D}, v_rows{a.v + first, g.kv_row, D};
+  pack_transposed_strips(w.kt.data(), k_rows, nk, D, nullptr);
+  pack_transposed_strips(w.vt.data(), v_rows, nk, D, nullptr);
+  pack_row_strips(w.k.data(), k_rows, nk, kKeyTile, D, Dp, nullptr);
   std::memset(w.dk.data(), 0, static_cast<size_t>(cols * Dp) * sizeof(float));
   std::memset(w.dv.data(), 0, static_cast<size_t>(cols * Dp) * sizeof(float));
   const int32_t* q_seg = a.q_seg ? a.q_seg + b * a.q_seg_batch : nullptr;

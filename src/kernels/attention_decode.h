@@ -17,14 +17,6 @@
 
 namespace longctx::kernels {
 
-// Rows of one sequence's keys (or values): row t (n_kv_heads * head_dim elements) at
-// data + t * row_bytes, stored as `type`.
-struct KvRowsView {
-  StorageType type = StorageType::kF32;
-  const void* data = nullptr;
-  size_t row_bytes = 0;
-};
-
 struct DecodeAttentionTask {
   float* out = nullptr;      // (T_q, H, D)
   const float* q = nullptr;  // (T_q, H, D), RoPE applied

@@ -35,6 +35,8 @@
 #include "kernels/attention_geometry.h"
 #include "kernels/attention_tiles-inl.h"
 #include "kernels/attention_tiles.h"
+#include "kernels/storage_type-inl.h"
+#include "kernels/storage_type.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace longctx::kernels::HWY_NAMESPACE::attention_simd {
@@ -44,14 +46,18 @@ namespace {
 
 // One forward call in the terms both public kernels map onto.
 struct ForwardArgs {
-  float* out;      // (B, T_q, H, D)
-  float* lse;      // (B*H, g.lse_stride), first T_q of each row; may be null unless merge
-  const float* q;  // (B, T_q, H, D)
-  const float* k;  // (B, kv_batch) of (T_kv, Hkv, D)
-  const float* v;  // (B, kv_batch) of (T_kv, Hkv, D)
+  float* out = nullptr;      // (B, T_q, H, D)
+  float* lse = nullptr;      // (B*H, g.lse_stride), first T_q of each row; may be null unless merge
+  const float* q = nullptr;  // (B, T_q, H, D)
+  const float* k = nullptr;  // (B, kv_batch) of (T_kv, Hkv, D)
+  const float* v = nullptr;  // (B, kv_batch) of (T_kv, Hkv, D)
   const int32_t* q_seg = nullptr;  // (B, q_seg_batch) segment id of each query row, or null
   const int32_t* k_seg = nullptr;  // (B, k_seg_batch) segment id of each key; null iff q_seg is
   int64_t q_seg_batch = 0, k_seg_batch = 0;
+  // Keys and values read from a KV cache in its stored type instead of k and v (B = 1):
+  // converted to f32 while the tiles are packed.
+  const KvRowsView* k_cache = nullptr;
+  const KvRowsView* v_cache = nullptr;
   attention_detail::AttentionGeometry g;
   // Merge this result into the (out, lse) of the same queries over other keys instead of
   // overwriting it (attention_block.h).
@@ -63,6 +69,7 @@ namespace forward_detail {
 using namespace attention_detail;
 
 struct ForwardScratch {
+  Buffer<float> row;   // (Dp) one cache row converted to f32
   Buffer<float> q;     // (rows, Dp) query rows scaled by scale*log2(e)
   Buffer<float> s;     // (rows, Bc) scores, then probabilities
   Buffer<float> o;     // (rows, Dp) unnormalised output accumulator
@@ -70,7 +77,8 @@ struct ForwardScratch {
   Buffer<float> kt;    // (D, Bc) key tile transposed, in strips, when not packed per group
   Buffer<float> v;     // (Bc, Dp) value tile, in strips, when not packed per group
   ForwardScratch(int64_t rows, int64_t D, int64_t Dp, bool own_tiles)
-      : q(rows * Dp),
+      : row(Dp),
+        q(rows * Dp),
         s(rows * kKeyTile),
         o(rows * Dp),
         m(rows),
@@ -130,15 +138,51 @@ inline void softmax_update_row(float* s, int64_t cols, float* o, int64_t Dp, flo
   m = m_new;
 }
 
+// A packer's source (attention_tiles-inl.h) over a KV cache's stored rows: elements
+// [start, start + D) of each row (one kv head), converted to f32.
+struct CacheRows {
+  StorageType type;
+  const uint8_t* p;  // row 0
+  size_t row_bytes;
+  int64_t start, D;
+  size_t first_byte, bytes;  // the bytes of a row that hold the head (for the prefetch)
+  CacheRows(const KvRowsView& view, int64_t row0, int64_t start_, int64_t D_)
+      : type(view.type),
+        p(static_cast<const uint8_t*>(view.data) + static_cast<size_t>(row0) * view.row_bytes),
+        row_bytes(view.row_bytes),
+        start(start_),
+        D(D_) {
+    switch (type) {
+      case StorageType::kF32: first_byte = 4 * start, bytes = 4 * D; break;
+      case StorageType::kBF16: first_byte = 2 * start, bytes = 2 * D; break;
+      case StorageType::kQ8_0:
+        first_byte = start / kQ8_0Block * kQ8_0BlockBytes;
+        bytes = ((start + D + kQ8_0Block - 1) / kQ8_0Block - start / kQ8_0Block) * kQ8_0BlockBytes;
+        break;
+    }
+  }
+  const float* row(int64_t j, float* tmp) const {
+    store::dequantize_range(tmp, type, p + j * row_bytes, start, D);
+    return tmp;
+  }
+  void prefetch(int64_t j) const { prefetch_bytes(p + j * row_bytes + first_byte, bytes); }
+};
+
 // K^T (D, Bc) and V (Bc, Dp) of keys k0 .. k0+Bc of group (b, h_kv), zero past T_kv
-// (and V past D), both in column strips.
+// (and V past D), both in column strips; tmp (D) is scratch for converting cache rows.
 inline void pack_key_tile(const ForwardRun& run, int64_t b, int64_t h_kv, int64_t k0, float* kt,
-                          float* v) {
-  const AttentionGeometry& g = run.a.g;
+                          float* v, float* tmp) {
+  const ForwardArgs& a = run.a;
+  const AttentionGeometry& g = a.g;
   const int64_t nk = std::min(kKeyTile, g.T_kv - k0);
+  if (a.k_cache) {  // B = 1
+    pack_transposed_strips(kt, CacheRows(*a.k_cache, k0, h_kv * g.D, g.D), nk, g.D, tmp);
+    pack_row_strips(v, CacheRows(*a.v_cache, k0, h_kv * g.D, g.D), nk, kKeyTile, g.D, run.Dp, tmp);
+    return;
+  }
   const int64_t first = b * g.kv_batch + k0 * g.kv_row + h_kv * g.D;
-  pack_transposed_strips(kt, run.a.k + first, g.kv_row, nk, g.D);
-  pack_row_strips(v, run.a.v + first, g.kv_row, nk, kKeyTile, g.D, run.Dp);
+  pack_transposed_strips(kt, FloatRows{a.k + first, g.kv_row, g.D}, nk, g.D, tmp);
+  pack_row_strips(v, FloatRows{a.v + first, g.kv_row, g.D}, nk, kKeyTile, g.D, run.Dp, tmp);
 }
 
 // Writes row (b, pos, head h) of the result, or merges it into the row already there:
@@ -214,7 +258,7 @@ inline void forward_block(const ForwardRun& run, ForwardScratch& w, int64_t b, i
     }
     const float* kt = run.kv ? run.kv->kt.data() + k0 * D : w.kt.data();  // tile k0 / Bc
     const float* v = run.kv ? run.kv->v.data() + k0 * Dp : w.v.data();
-    if (!run.kv) pack_key_tile(run, b, h_kv, k0, w.kt.data(), w.v.data());
+    if (!run.kv) pack_key_tile(run, b, h_kv, k0, w.kt.data(), w.v.data(), w.row.data());
     // S (rows, cols) = Qs (rows, D) * K^T (D, cols)
     tile_product_packed(w.s.data(), kKeyTile, rows, cols, w.q.data(), Dp, 1, kt, D, kKeyTile, 0, D,
                         /*accumulate=*/false);
@@ -273,7 +317,7 @@ inline void forward_tiles(const ForwardArgs& a) {
 #pragma omp for schedule(static)
         for (int64_t tile = 0; tile < n_tiles; ++tile)
           pack_key_tile(run, b, h_kv, tile * kKeyTile, kv->kt.data() + tile * g.D * kKeyTile,
-                        kv->v.data() + tile * kKeyTile * run.Dp);
+                        kv->v.data() + tile * kKeyTile * run.Dp, w.row.data());
           // Blocks with the most keys (the last) first; blocks write disjoint
           // outputs, so the dynamic schedule cannot change the result.
 #pragma omp for schedule(dynamic, 1)

@@ -34,6 +34,22 @@ void attention_forward_target(float* out, float* lse, const float* q, const floa
   attention_simd::forward_tiles(a);
 }
 
+void attention_forward_cached_target(float* out, const float* q, const KvRowsView& k,
+                                     const KvRowsView& v, const AttentionShape& shape) {
+  attention_simd::ForwardArgs a;
+  a.g = attention_detail::make_attention_geometry(shape, "attention_forward_cached");
+  LONGCTX_CHECK(shape.B == 1 && shape.kv_batch_stride == 0,
+                "attention_forward_cached: shape.B must be 1 and shape.kv_batch_stride 0 (got %lld, %lld)",
+                static_cast<long long>(shape.B), static_cast<long long>(shape.kv_batch_stride));
+  LONGCTX_CHECK(out && q && (k.data || a.g.T_kv == 0) && (v.data || a.g.T_kv == 0),
+                "attention_forward_cached: out, q and the cache rows must not be null");
+  a.out = out;
+  a.q = q;
+  a.k_cache = &k;
+  a.v_cache = &v;
+  attention_simd::forward_tiles(a);
+}
+
 }  // namespace longctx::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -41,10 +57,16 @@ HWY_AFTER_NAMESPACE();
 namespace longctx::kernels {
 
 HWY_EXPORT(attention_forward_target);
+HWY_EXPORT(attention_forward_cached_target);
 
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        const AttentionShape& shape, const int32_t* segment_ids) {
   HWY_DYNAMIC_DISPATCH(attention_forward_target)(out, lse, q, k, v, shape, segment_ids);
+}
+
+void attention_forward_cached(float* out, const float* q, const KvRowsView& k, const KvRowsView& v,
+                              const AttentionShape& shape) {
+  HWY_DYNAMIC_DISPATCH(attention_forward_cached_target)(out, q, k, v, shape);
 }
 
 }  // namespace longctx::kernels

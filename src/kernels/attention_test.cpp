@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "core/buffer.h"
@@ -15,6 +16,7 @@
 #include "kernels/attention_reference.h"
 #include "kernels/attention_testing.h"
 #include "kernels/simd_testing.h"
+#include "kernels/storage_type.h"
 #include "kernels/testing.h"
 
 namespace longctx::kernels {
@@ -174,6 +176,59 @@ TEST_P(AttentionSimd, ForwardWithoutLseGivesSameOutput) {
   attention_forward(out.data(), nullptr, d.q.data(), d.k.data(), d.v.data(), shape_of(c),
                     d.seg.data());
   EXPECT_TRUE(attention_testing::same_bits(out, g.out));
+}
+
+// The prefill form reads a KV cache in its stored type and converts the rows while
+// packing: bit-identical to the f32 forward on the converted rows, for every type, for
+// the query blocks that pack their own tiles (few rows) and those sharing a group's
+// packed tiles (many), with a kv head that starts inside a Q8_0 block (D = 48).
+TEST_P(AttentionSimd, CachedRowsMatchForwardOnConvertedRows) {
+  struct CachedCase {
+    StorageType type;
+    int64_t T_q, T_kv;
+    int H, Hkv, D;
+  };
+  const CachedCase cases[] = {
+      {StorageType::kF32, 520, 700, 4, 2, 32},  {StorageType::kBF16, 520, 700, 4, 2, 32},
+      {StorageType::kQ8_0, 520, 700, 4, 2, 32}, {StorageType::kQ8_0, 3, 700, 4, 2, 32},
+      {StorageType::kBF16, 5, 300, 6, 2, 12},   {StorageType::kBF16, 600, 600, 6, 2, 12},
+      {StorageType::kQ8_0, 400, 401, 4, 2, 48}, {StorageType::kQ8_0, 1, 130, 4, 2, 48},
+  };
+  uint64_t seed = 500;
+  for (const CachedCase& c : cases) {
+    SCOPED_TRACE(std::string(storage_type_name(c.type)) + " T_q=" + std::to_string(c.T_q) +
+                 " T_kv=" + std::to_string(c.T_kv) + " D=" + std::to_string(c.D));
+    const int64_t KD = static_cast<int64_t>(c.Hkv) * c.D;
+    const std::vector<float> q = random_normal<float>(c.T_q * c.H * c.D, seed += 3);
+    const std::vector<float> k = random_normal<float>(c.T_kv * KD, seed + 1);
+    const std::vector<float> v = random_normal<float>(c.T_kv * KD, seed + 2);
+    const size_t row_bytes = storage_row_bytes(c.type, KD);
+    std::vector<uint8_t> kc(row_bytes * static_cast<size_t>(c.T_kv)), vc(kc.size());
+    quantize_rows(kc.data(), c.type, k.data(), c.T_kv, KD);
+    quantize_rows(vc.data(), c.type, v.data(), c.T_kv, KD);
+    std::vector<float> ks(k.size()), vs(v.size());
+    dequantize_rows(ks.data(), c.type, kc.data(), row_bytes, c.T_kv, KD);
+    dequantize_rows(vs.data(), c.type, vc.data(), row_bytes, c.T_kv, KD);
+    AttentionShape s;
+    s.T_q = c.T_q;
+    s.T_kv = c.T_kv;
+    s.n_heads = c.H;
+    s.n_kv_heads = c.Hkv;
+    s.head_dim = c.D;
+    std::vector<float> want(q.size()), got(q.size(), -1.0f);
+    attention_forward(want.data(), nullptr, q.data(), ks.data(), vs.data(), s);
+    attention_forward_cached(got.data(), q.data(), {c.type, kc.data(), row_bytes},
+                             {c.type, vc.data(), row_bytes}, s);
+    EXPECT_TRUE(attention_testing::same_bits(got, want));
+  }
+  AttentionShape bad;
+  bad.B = 2;
+  bad.T_q = bad.T_kv = 4;
+  bad.n_heads = bad.n_kv_heads = 1;
+  bad.head_dim = 8;
+  std::vector<float> buf(64, 0.0f);
+  const KvRowsView rows{StorageType::kF32, buf.data(), 8 * sizeof(float)};
+  EXPECT_THROW(attention_forward_cached(buf.data(), buf.data(), rows, rows, bad), Error);
 }
 
 // The reference's backward is the derivative of its forward, L = sum(dout * out).

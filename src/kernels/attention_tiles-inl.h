@@ -132,29 +132,42 @@ inline void tile_product_packed(float* c, int64_t ldc, int64_t rows, int64_t col
   }
 }
 
-// The packers below read rows that sit row_stride floats apart (the other kv heads, or
-// the other heads of a position, in between), which the hardware prefetcher does not
-// follow: each fetches the row kPackAhead rows ahead while it copies one (at 32k keys
-// the sources come from memory, and without this the forward's packing was 8% of its
-// time, stalled on its loads).
+// The packers below read rows that sit far apart (the other kv heads, or the other
+// heads of a position, in between), which the hardware prefetcher does not follow: each
+// fetches the row kPackAhead rows ahead while it copies one (at 32k keys the sources
+// come from memory, and without this the forward's packing was 8% of its time, stalled
+// on its loads).
 constexpr int64_t kPackAhead = 8;
-HWY_INLINE void prefetch_row(const float* p, int64_t n) {
-  const char* c = reinterpret_cast<const char*>(p);
-  for (int64_t o = 0; o < n * static_cast<int64_t>(sizeof(float)); o += 64) hwy::Prefetch(c + o);
+HWY_INLINE void prefetch_bytes(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t o = 0; o < bytes; o += 64) hwy::Prefetch(c + o);
 }
 
-// Key (or value) rows of one kv head, row j at src + j * row_stride (D floats),
-// transposed into (D, Bc) strips: K^T for the score products. Rows from nk on are zero.
-// Bc is a multiple of the strip width, so every strip is 2 * lanes() keys wide.
-inline void pack_transposed_strips(float* HWY_RESTRICT dst, const float* src, int64_t row_stride,
-                                   int64_t nk, int64_t D) {
+// A packer's source: rows of D floats, row j at p + j * stride.
+struct FloatRows {
+  const float* p;
+  int64_t stride;
+  int64_t D;
+  const float* row(int64_t j, float* /*tmp*/) const { return p + j * stride; }
+  void prefetch(int64_t j) const {
+    prefetch_bytes(p + j * stride, D * static_cast<int64_t>(sizeof(float)));
+  }
+};
+
+// Source rows (Rows: FloatRows or another type with row(j, tmp) returning D floats,
+// possibly converted into tmp, and prefetch(j)) transposed into (D, Bc) strips: K^T for
+// the score products. Rows from nk on are zero. Bc is a multiple of the strip width, so
+// every strip is 2 * lanes() keys wide.
+template <class Rows>
+inline void pack_transposed_strips(float* HWY_RESTRICT dst, const Rows& src, int64_t nk, int64_t D,
+                                   float* tmp) {
   const int64_t W = 2 * lanes();
-  for (int64_t j = 0; j < std::min(kPackAhead, nk); ++j) prefetch_row(src + j * row_stride, D);
+  for (int64_t j = 0; j < std::min(kPackAhead, nk); ++j) src.prefetch(j);
   for (int64_t j = 0; j < attention_detail::kKeyTile; ++j) {
     float* HWY_RESTRICT out = dst + j / W * W * D + j % W;
     if (j < nk) {
-      if (j + kPackAhead < nk) prefetch_row(src + (j + kPackAhead) * row_stride, D);
-      const float* HWY_RESTRICT row = src + j * row_stride;
+      if (j + kPackAhead < nk) src.prefetch(j + kPackAhead);
+      const float* HWY_RESTRICT row = src.row(j, tmp);
       for (int64_t x = 0; x < D; ++x) out[x * W] = row[x];
     } else {
       for (int64_t x = 0; x < D; ++x) out[x * W] = 0.0f;
@@ -162,23 +175,21 @@ inline void pack_transposed_strips(float* HWY_RESTRICT dst, const float* src, in
   }
 }
 
-// Rows 0 .. n_steps of D floats (row j at src + j * row_stride; rows from n_valid on
-// zero, columns D .. Dp zero) as (n_steps, Dp) strips.
-inline void pack_row_strips(float* HWY_RESTRICT dst, const float* src, int64_t row_stride,
-                            int64_t n_valid, int64_t n_steps, int64_t D, int64_t Dp) {
-  for (int64_t j = 0; j < std::min(kPackAhead, n_valid); ++j) prefetch_row(src + j * row_stride, D);
-  for (int64_t x = 0; x < Dp; x += 2 * lanes()) {
-    const int64_t w = strip_width(x, Dp), copy = std::max<int64_t>(0, std::min(w, D - x));
-    for (int64_t j = 0; j < n_steps; ++j) {
+// Source rows 0 .. n_steps (rows from n_valid on zero, columns D .. Dp zero) as
+// (n_steps, Dp) strips.
+template <class Rows>
+inline void pack_row_strips(float* HWY_RESTRICT dst, const Rows& src, int64_t n_valid,
+                            int64_t n_steps, int64_t D, int64_t Dp, float* tmp) {
+  for (int64_t j = 0; j < std::min(kPackAhead, n_valid); ++j) src.prefetch(j);
+  const int64_t W = 2 * lanes();
+  for (int64_t j = 0; j < n_steps; ++j) {
+    if (j + kPackAhead < n_valid) src.prefetch(j + kPackAhead);
+    const float* HWY_RESTRICT row = j < n_valid ? src.row(j, tmp) : nullptr;
+    for (int64_t x = 0; x < Dp; x += W) {
+      const int64_t w = strip_width(x, Dp), copy = row ? std::max<int64_t>(0, std::min(w, D - x)) : 0;
       float* HWY_RESTRICT out = dst + strip_offset(j, x, Dp, n_steps);
-      if (j < n_valid) {
-        if (x == 0 && j + kPackAhead < n_valid) prefetch_row(src + (j + kPackAhead) * row_stride, D);
-        const float* HWY_RESTRICT row = src + j * row_stride + x;
-        for (int64_t e = 0; e < copy; ++e) out[e] = row[e];
-        for (int64_t e = copy; e < w; ++e) out[e] = 0.0f;
-      } else {
-        for (int64_t e = 0; e < w; ++e) out[e] = 0.0f;
-      }
+      for (int64_t e = 0; e < copy; ++e) out[e] = row[x + e];
+      for (int64_t e = copy; e < w; ++e) out[e] = 0.0f;
     }
   }
 }

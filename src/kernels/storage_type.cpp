@@ -1,6 +1,7 @@
 // Storage conversions, compiled once per SIMD target (Highway foreach_target) and
-// dispatched at run time. Dequantisation runs in the prefill path (weight panels, KV
-// staging) and the decode attention; quantisation writes KV rows and converted weights.
+// dispatched at run time. Dequantisation runs in the prefill path (weight panels; the
+// prefill attention converts cache rows through storage_type-inl.h itself) and the decode
+// attention; quantisation writes KV rows and converted weights.
 #include "kernels/storage_type.h"
 
 #include <algorithm>

@@ -16,6 +16,14 @@ enum class StorageType { kF32, kBF16, kQ8_0 };
 constexpr int64_t kQ8_0Block = 32;         // elements per Q8_0 block
 constexpr size_t kQ8_0BlockBytes = 34;     // f16 scale + 32 int8
 
+// Rows of one sequence's keys (or values) in a KV cache: row t (n_kv_heads * head_dim
+// elements) at data + t * row_bytes, stored as `type`.
+struct KvRowsView {
+  StorageType type = StorageType::kF32;
+  const void* data = nullptr;
+  size_t row_bytes = 0;
+};
+
 // "f32", "bf16", "q8_0".
 const char* storage_type_name(StorageType t);
 // Accepts the names above (case-insensitive, also "q8" and "fp32"); throws Error naming

@@ -120,22 +120,14 @@ void attend(InferenceWorkspace& ws, std::vector<RoundSeq>& round, int64_t l, con
     shape.n_heads = static_cast<int>(d.H);
     shape.n_kv_heads = static_cast<int>(d.Hkv);
     shape.head_dim = static_cast<int>(d.D);
-    const float* k;
-    const float* v;
     if (c.types().k == StorageType::kF32 && c.types().v == StorageType::kF32) {
-      k = reinterpret_cast<const float*>(c.k_rows(l));
-      v = reinterpret_cast<const float*>(c.v_rows(l));
+      kernels::attention_forward(out, nullptr, q, reinterpret_cast<const float*>(c.k_rows(l)),
+                                 reinterpret_cast<const float*>(c.v_rows(l)), shape);
     } else {
-      // Prefill over a quantised cache: its rows converted once per chunk and layer (O(T)
-      // against the chunk's O(m T) attention work).
-      float *ks, *vs;
-      ws.staging(T_kv, &ks, &vs);
-      kernels::dequantize_rows(ks, c.types().k, c.k_rows(l), c.k_row_bytes(), T_kv, d.KD);
-      kernels::dequantize_rows(vs, c.types().v, c.v_rows(l), c.v_row_bytes(), T_kv, d.KD);
-      k = ks;
-      v = vs;
+      // Prefill over a 16- or 8-bit cache: rows converted while the kernel packs its tiles.
+      kernels::attention_forward_cached(out, q, {c.types().k, c.k_rows(l), c.k_row_bytes()},
+                                        {c.types().v, c.v_rows(l), c.v_row_bytes()}, shape);
     }
-    kernels::attention_forward(out, nullptr, q, k, v, shape);
   }
   if (!tasks.empty()) {
     kernels::DecodeAttentionShape shape{static_cast<int>(d.H), static_cast<int>(d.Hkv), static_cast<int>(d.D), 0.0f};

@@ -137,9 +137,10 @@ TEST(InferenceBatch, TypedWeightsMatchTrainingForwardOnTheSameValues) {
   }
 }
 
-// Typed caches: a chunked prefill (staging + tiled attention) and token-by-token decode
-// (decode attention over the stored rows) see the same stored keys and values, so their
-// logits agree to float rounding; and the stored types stay close to the f32 cache.
+// Typed caches: a chunked prefill (tiled attention converting the stored rows as it packs
+// them) and token-by-token decode (decode attention over the stored rows) see the same
+// stored keys and values, so their logits agree to float rounding; and the stored types
+// stay close to the f32 cache.
 TEST(InferenceBatch, TypedCachesPrefillAndDecodeAgree) {
   const LlamaModel model = random_model(q8_config(), 46);
   const InferenceWeights w = InferenceWeights::view(model);

@@ -40,8 +40,10 @@ size_t InferenceWorkspace::bytes_for(const ModelConfig& config, int64_t max_rows
   return count.used() * sizeof(float);
 }
 
-size_t InferenceWorkspace::staging_bytes_for(const ModelConfig& config, int64_t rows) {
-  return 2 * static_cast<size_t>(rows * config.n_kv_heads * config.resolved_head_dim()) * sizeof(float);
+size_t InferenceWorkspace::attention_pack_bytes_for(const ModelConfig& config, int64_t rows) {
+  // 2 x (key tiles of 128 rows) x head_dim rounded up to the widest vector (16 floats).
+  const int64_t tiles = (rows + 127) / 128, Dp = (config.resolved_head_dim() + 15) / 16 * 16;
+  return 2 * static_cast<size_t>(tiles * 128 * Dp) * sizeof(float);
 }
 
 void InferenceWorkspace::prepare(const ModelConfig& config, int64_t max_rows) {
@@ -60,25 +62,15 @@ void InferenceWorkspace::prepare(const ModelConfig& config, int64_t max_rows) {
   carve(assign, config, max_rows, *this);
   config_ = config;
   max_rows_ = max_rows;
-  if (!same_shape) {
-    staging_.clear();
-    tables_.clear();
-  }
+  if (!same_shape) tables_.clear();
 }
 
 size_t InferenceWorkspace::bytes() const {
-  size_t b = buffer_.size() * sizeof(float) + staging_.capacity() * sizeof(float);
+  size_t b = buffer_.size() * sizeof(float);
   for (const Table& t : tables_)
     b += (t.cache.cos.size() + t.cache.sin.size() + t.cache.q_scale.size() + t.cache.k_scale.size()) *
          sizeof(float);
   return b;
-}
-
-void InferenceWorkspace::staging(int64_t rows, float** k, float** v) {
-  const size_t per = static_cast<size_t>(rows * config_.n_kv_heads * config_.resolved_head_dim());
-  if (staging_.size() < 2 * per) staging_.resize(2 * per);
-  *k = staging_.data();
-  *v = staging_.data() + per;
 }
 
 const kernels::RopeCache& InferenceWorkspace::rope_table(const kernels::RopeFreqs& freqs,

@@ -5,8 +5,9 @@
 // Per forward call of R rows (new tokens summed over the batch), R <= max_rows:
 //   x (R, C), xn (R, C), rstd (R), qkv (R, H*D + 2*Hkv*D), q (R, H*D), k_new, v_new
 //   (R, Hkv*D), att (R, H*D), gu (R, 2F), h (R, F)
-// plus, on demand: f32 staging of a quantised cache's rows for chunked prefill attention,
-// and RoPE cos/sin tables (a few, keyed by their frequencies).
+// plus, on demand, RoPE cos/sin tables (a few, keyed by their frequencies).
+// (A prefill chunk's attention packs one kv head's keys and values at a time, converted
+// to f32 from the cache's type: attention_pack_bytes_for, allocated by the kernel.)
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -27,10 +28,11 @@ class InferenceWorkspace {
 
   // Reallocates only when the model shape changes or max_rows grows.
   void prepare(const ModelConfig& config, int64_t max_rows);
-  // Bytes prepare() allocates for these sizes (memory plans), staging and tables excluded.
+  // Bytes prepare() allocates for these sizes (memory plans), tables excluded.
   static size_t bytes_for(const ModelConfig& config, int64_t max_rows);
-  // Bytes of the f32 staging a quantised cache of `rows` tokens needs in prefill.
-  static size_t staging_bytes_for(const ModelConfig& config, int64_t rows);
+  // Bytes the prefill attention allocates while it runs against `rows` cached tokens:
+  // one kv head's keys and values packed as f32 (kernels/attention_forward-inl.h).
+  static size_t attention_pack_bytes_for(const ModelConfig& config, int64_t rows);
 
   int64_t max_rows() const { return max_rows_; }
   size_t bytes() const;  // everything held now
@@ -46,8 +48,6 @@ class InferenceWorkspace {
   float* gu = nullptr;
   float* h = nullptr;
 
-  // k, v (rows, Hkv*D) f32 staging, grown on demand.
-  void staging(int64_t rows, float** k, float** v);
   // cos/sin for positions [0, n) of freqs. With exact (xPos, whose scales are centred on
   // the table) the table spans exactly n positions; otherwise at least n.
   const kernels::RopeCache& rope_table(const kernels::RopeFreqs& freqs, int head_dim, int64_t n,
@@ -57,7 +57,6 @@ class InferenceWorkspace {
   ModelConfig config_{};
   int64_t max_rows_ = 0;
   Buffer<float> buffer_;
-  std::vector<float> staging_;
   struct Table {
     kernels::RopeFreqs freqs;
     kernels::RopeCache cache;

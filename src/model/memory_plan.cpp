@@ -69,8 +69,7 @@ MemoryPlan plan_memory(const MemoryPlanRequest& r, size_t available) {
   p.scratch = InferenceWorkspace::bytes_for(r.config, r.chunk_rows) +
               static_cast<size_t>(r.logits_rows * r.config.vocab_size) * sizeof(float) * static_cast<size_t>(r.sequences) +
               static_cast<size_t>(r.context * pairs) * 2 * sizeof(float);  // RoPE cos/sin table
-  if (r.kv_types.k != kernels::StorageType::kF32 || r.kv_types.v != kernels::StorageType::kF32)
-    p.scratch += InferenceWorkspace::staging_bytes_for(r.config, r.context);
+  p.scratch += InferenceWorkspace::attention_pack_bytes_for(r.config, r.context);
   p.total = p.weights + p.kv_cache + p.prefix_cache + p.scratch;
   p.available = available ? available : available_memory_bytes();
   return p;
