@@ -185,47 +185,37 @@ TEST_P(AttentionSimd, ForwardWithoutLseGivesSameOutput) {
 TEST_P(AttentionSimd, CachedRowsMatchForwardOnConvertedRows) {
   struct CachedCase {
     StorageType type;
-    int64_t T_q, T_kv;
-    int H, Hkv, D;
+    Case shape;  // B = 1
   };
   const CachedCase cases[] = {
-      {StorageType::kF32, 520, 700, 4, 2, 32},  {StorageType::kBF16, 520, 700, 4, 2, 32},
-      {StorageType::kQ8_0, 520, 700, 4, 2, 32}, {StorageType::kQ8_0, 3, 700, 4, 2, 32},
-      {StorageType::kBF16, 5, 300, 6, 2, 12},   {StorageType::kBF16, 600, 600, 6, 2, 12},
-      {StorageType::kQ8_0, 400, 401, 4, 2, 48}, {StorageType::kQ8_0, 1, 130, 4, 2, 48},
+      {StorageType::kF32, {1, 520, 700, 4, 2, 32}},  {StorageType::kBF16, {1, 520, 700, 4, 2, 32}},
+      {StorageType::kQ8_0, {1, 520, 700, 4, 2, 32}}, {StorageType::kQ8_0, {1, 3, 700, 4, 2, 32}},
+      {StorageType::kBF16, {1, 5, 300, 6, 2, 12}},   {StorageType::kBF16, {1, 600, 600, 6, 2, 12}},
+      {StorageType::kQ8_0, {1, 400, 401, 4, 2, 48}}, {StorageType::kQ8_0, {1, 1, 130, 4, 2, 48}},
   };
   uint64_t seed = 500;
-  for (const CachedCase& c : cases) {
-    SCOPED_TRACE(std::string(storage_type_name(c.type)) + " T_q=" + std::to_string(c.T_q) +
-                 " T_kv=" + std::to_string(c.T_kv) + " D=" + std::to_string(c.D));
+  for (const CachedCase& cc : cases) {
+    const Case& c = cc.shape;
+    SCOPED_TRACE(std::string(storage_type_name(cc.type)) + " " + describe(c));
     const int64_t KD = static_cast<int64_t>(c.Hkv) * c.D;
     const std::vector<float> q = random_normal<float>(c.T_q * c.H * c.D, seed += 3);
     const std::vector<float> k = random_normal<float>(c.T_kv * KD, seed + 1);
     const std::vector<float> v = random_normal<float>(c.T_kv * KD, seed + 2);
-    const size_t row_bytes = storage_row_bytes(c.type, KD);
+    const size_t row_bytes = storage_row_bytes(cc.type, KD);
     std::vector<uint8_t> kc(row_bytes * static_cast<size_t>(c.T_kv)), vc(kc.size());
-    quantize_rows(kc.data(), c.type, k.data(), c.T_kv, KD);
-    quantize_rows(vc.data(), c.type, v.data(), c.T_kv, KD);
+    quantize_rows(kc.data(), cc.type, k.data(), c.T_kv, KD);
+    quantize_rows(vc.data(), cc.type, v.data(), c.T_kv, KD);
     std::vector<float> ks(k.size()), vs(v.size());
-    dequantize_rows(ks.data(), c.type, kc.data(), row_bytes, c.T_kv, KD);
-    dequantize_rows(vs.data(), c.type, vc.data(), row_bytes, c.T_kv, KD);
-    AttentionShape s;
-    s.T_q = c.T_q;
-    s.T_kv = c.T_kv;
-    s.n_heads = c.H;
-    s.n_kv_heads = c.Hkv;
-    s.head_dim = c.D;
+    dequantize_rows(ks.data(), cc.type, kc.data(), row_bytes, c.T_kv, KD);
+    dequantize_rows(vs.data(), cc.type, vc.data(), row_bytes, c.T_kv, KD);
+    const AttentionShape s = shape_of(c);
     std::vector<float> want(q.size()), got(q.size(), -1.0f);
     attention_forward(want.data(), nullptr, q.data(), ks.data(), vs.data(), s);
-    attention_forward_cached(got.data(), q.data(), {c.type, kc.data(), row_bytes},
-                             {c.type, vc.data(), row_bytes}, s);
+    attention_forward_cached(got.data(), q.data(), {cc.type, kc.data(), row_bytes},
+                             {cc.type, vc.data(), row_bytes}, s);
     EXPECT_TRUE(attention_testing::same_bits(got, want));
   }
-  AttentionShape bad;
-  bad.B = 2;
-  bad.T_q = bad.T_kv = 4;
-  bad.n_heads = bad.n_kv_heads = 1;
-  bad.head_dim = 8;
+  const AttentionShape bad = shape_of({2, 4, 4, 1, 1, 8});  // B = 2
   std::vector<float> buf(64, 0.0f);
   const KvRowsView rows{StorageType::kF32, buf.data(), 8 * sizeof(float)};
   EXPECT_THROW(attention_forward_cached(buf.data(), buf.data(), rows, rows, bad), Error);
