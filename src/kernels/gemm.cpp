@@ -114,6 +114,22 @@ void pack_a(float* HWY_RESTRICT ap, const GemmArgs& g, int64_t i0, int64_t mc, i
   }
 }
 
+// One (kc, kNR) micro-panel from B stored (N, K): panel(k, j) = src[j * ldb + k] for the
+// first `cols` rows, zero past them.
+template <bool kBf16>
+HWY_INLINE void pack_b_panel(float* HWY_RESTRICT panel, const float* HWY_RESTRICT src, int64_t ldb,
+                             int64_t kc, int64_t cols) {
+  if (cols == kNR) {
+    for (int64_t k = 0; k < kc; ++k) {
+#pragma GCC unroll 32
+      for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = operand<kBf16>(src[j * ldb + k]);
+    }
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k)
+    for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = j < cols ? operand<kBf16>(src[j * ldb + k]) : 0.0f;
+}
+
 // Columns jc .. jc+nc of op(B), depth p0 .. p0+kc, as (kc, kNR) micro-panels (panel p at
 // bp + p*kc*kNR; columns past nc are zero). Only the work share [part/parts] is packed, so
 // the threads of a parallel region split it: by depth rows when B is stored (K, N) (each
@@ -146,22 +162,20 @@ void pack_b_share(float* HWY_RESTRICT bp, const GemmArgs& g, int64_t jc, int64_t
     return;
   }
   // B stored (N, K): the panel's kNR source rows are read side by side and the panel
-  // written front to back (see pack_a).
+  // written front to back (see pack_a). Typed rows (GemmArgs::b_rows) are first converted,
+  // depth p0 .. p0+kc of each of the panel's rows, into an f32 block in L1.
+  HWY_ALIGN float converted[kNR * kKC];
   for (int64_t p = n_panels * part / parts; p < n_panels * (part + 1) / parts; ++p) {
+    const int64_t cols = std::min(kNR, nc - p * kNR);
     float* HWY_RESTRICT panel = bp + p * kc * kNR;
-    const float* HWY_RESTRICT src = g.b + (jc + p * kNR) * g.ldb + p0;
-    const int64_t ldb = g.ldb;
-    if (p < full) {
-      for (int64_t k = 0; k < kc; ++k) {
-#pragma GCC unroll 32
-        for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = operand<kBf16>(src[j * ldb + k]);
-      }
+    if (g.b_rows == nullptr) {
+      pack_b_panel<kBf16>(panel, g.b + (jc + p * kNR) * g.ldb + p0, g.ldb, kc, cols);
       continue;
     }
-    const int64_t cols = nc - p * kNR;
-    for (int64_t k = 0; k < kc; ++k)
-      for (int64_t j = 0; j < kNR; ++j)
-        panel[k * kNR + j] = j < cols ? operand<kBf16>(src[j * ldb + k]) : 0.0f;
+    const auto* rows = static_cast<const uint8_t*>(g.b_rows) + (jc + p * kNR) * g.b_row_bytes;
+    for (int64_t j = 0; j < cols; ++j)
+      store::dequantize_range(converted + j * kc, g.b_type, rows + j * g.b_row_bytes, p0, kc);
+    pack_b_panel<kBf16>(panel, converted, kc, kc, cols);
   }
 }
 
@@ -286,15 +300,19 @@ void gemm_packed(const GemmArgs& g) {
   const int n_threads = omp_get_max_threads();
   const int64_t kc_max = std::min(kKC, g.K);
   const int64_t nc_max = std::min(kNC, ceil_div(g.N, kNR) * kNR);
-  // Row blocks of equal size (a multiple of kMR, at most kMC), so no thread is left with
-  // a block much smaller than the others; their number a multiple of the thread count
-  // when blocks of at least 4 micro-tiles allow, so each thread's A blocks are packed once
-  // and serve the whole width of B.
-  int64_t n_ic = ceil_div(g.M, kMC);
+  // Row blocks of whole micro-tiles (at most kMC rows) whose sizes differ by at most one
+  // micro-tile (block ic holds tiles [ic * tiles / n_ic, (ic + 1) * tiles / n_ic)), so
+  // no thread is left with more rows than another; their number a multiple of the thread
+  // count when blocks of at least 4 micro-tiles allow, so each thread's A blocks are
+  // packed once and serve the whole width of B. (Blocks of one fixed size left the last
+  // one short: a 512-row prefill chunk made 5 blocks of 90 rows and one of 62, and with 2
+  // threads one waited for the other 10% of the time.)
+  const int64_t tiles = ceil_div(g.M, kMR);
+  int64_t n_ic = ceil_div(tiles, kMC / kMR);
   const int64_t n_ic_even = ceil_div(n_ic, n_threads) * n_threads;
-  if (n_ic_even != n_ic && ceil_div(g.M, n_ic_even) >= 4 * kMR) n_ic = n_ic_even;
-  const int64_t mc_block = std::min(kMC, ceil_div(ceil_div(g.M, n_ic), kMR) * kMR);
-  n_ic = ceil_div(g.M, mc_block);
+  if (n_ic_even != n_ic && tiles / n_ic_even >= 4) n_ic = n_ic_even;
+  const int64_t mc_block = ceil_div(tiles, n_ic) * kMR;  // the largest block, <= kMC
+  const auto block_row = [&](int64_t ic) { return std::min(g.M, ic * tiles / n_ic * kMR); };
   // Allocated before the parallel region so that running out of memory throws here.
   Buffer<float> b_block(static_cast<size_t>(kc_max * nc_max));             // (nc/kNR) x (kc, kNR)
   Buffer<float> a_blocks(static_cast<size_t>(n_threads * mc_block * kc_max));  // per thread (mc, kc)
@@ -321,7 +339,7 @@ void gemm_packed(const GemmArgs& g) {
 #pragma omp for schedule(static)
         for (int64_t item = 0; item < n_ic * n_chunks; ++item) {
           const int64_t ic = item / n_chunks, chunk = item % n_chunks;
-          const int64_t i0 = ic * mc_block, mc = std::min(mc_block, g.M - i0);
+          const int64_t i0 = block_row(ic), mc = block_row(ic + 1) - i0;
           if (packed_ic != ic) {
             pack_a<kBf16>(ap, g, i0, mc, pc, kc);
             packed_ic = ic;
@@ -352,7 +370,7 @@ void gemm_target(const GemmArgs& g) {
   }
   if (g.bf16_inputs) {
     gemm_packed<true>(g);
-  } else if (g.M <= kGemvRows) {
+  } else if (g.M <= kGemvRows && g.b_rows == nullptr) {
     gemm_few_rows(g);
   } else {
     gemm_packed<false>(g);
@@ -380,10 +398,17 @@ void check_args(const GemmArgs& g, const char* op) {
   LONGCTX_CHECK(g.c != nullptr && g.ldc >= g.N, "%s: C is null or ldc (%lld) < N (%lld)", op,
                 static_cast<long long>(g.ldc), static_cast<long long>(g.N));
   if (g.K == 0) return;
-  LONGCTX_CHECK(g.a != nullptr && g.b != nullptr, "%s: A or B is null", op);
   const int64_t a_cols = g.trans_a ? g.M : g.K, b_cols = g.trans_b ? g.K : g.N;
   LONGCTX_CHECK(g.lda >= a_cols, "%s: lda (%lld) < %lld columns of A as stored", op,
                 static_cast<long long>(g.lda), static_cast<long long>(a_cols));
+  if (g.b_rows != nullptr) {
+    LONGCTX_CHECK(g.a != nullptr && g.trans_b, "%s: A is null, or typed B rows without trans_b", op);
+    const size_t need = storage_row_bytes(g.b_type, g.K);  // throws for K off the Q8_0 blocks
+    LONGCTX_CHECK(g.b_row_bytes >= need, "%s: typed B rows of %zu bytes < the %zu of %lld %s values",
+                  op, g.b_row_bytes, need, static_cast<long long>(g.K), storage_type_name(g.b_type));
+    return;
+  }
+  LONGCTX_CHECK(g.a != nullptr && g.b != nullptr, "%s: A or B is null", op);
   LONGCTX_CHECK(g.ldb >= b_cols, "%s: ldb (%lld) < %lld columns of B as stored", op,
                 static_cast<long long>(g.ldb), static_cast<long long>(b_cols));
 }
@@ -423,6 +448,9 @@ void gemm_blas(const GemmArgs& g) {
   LONGCTX_CHECK(!g.bf16_inputs,
                 "gemm_blas: bf16 inputs need the own engine (LONGCTX_MATMUL=own), the BLAS "
                 "library multiplies fp32 only");
+  LONGCTX_CHECK(g.b_rows == nullptr,
+                "gemm_blas: typed B rows (%s) need the own engine, the BLAS library multiplies "
+                "fp32 only", storage_type_name(g.b_type));
   if (g.M == 0 || g.N == 0) return;
   LONGCTX_CHECK(g.M <= INT_MAX && g.N <= INT_MAX && g.K <= INT_MAX && g.lda <= INT_MAX &&
                     g.ldb <= INT_MAX && g.ldc <= INT_MAX,

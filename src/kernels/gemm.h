@@ -14,7 +14,10 @@
 // result is bit-identical for any thread count. Row counts up to kGemvRows (decode,
 // one token at a time) skip packing: dot products / row updates straight from memory.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+
+#include "kernels/storage_type.h"
 
 namespace longctx::kernels {
 
@@ -35,6 +38,15 @@ struct GemmArgs {
   // products of two bf16 values are exact in fp32, so this is what a bf16 dot-product
   // instruction (AVX512_BF16 vdpbf16ps) computes, up to the order of the fp32 sums.
   bool bf16_inputs = false;
+  // B as typed rows (inference weights stored as bf16 or Q8_0, used in place): with
+  // trans_b only, row n of the stored (N, K) matrix is b_rows + n * b_row_bytes in b_type,
+  // converted to f32 while its panels are packed (b and ldb are then unused). Each row
+  // is converted once per product instead of into an f32 copy of the whole matrix, and
+  // the threads share the conversion. Own engine only; the result is bit-identical to the
+  // product with the converted matrix as b.
+  const void* b_rows = nullptr;
+  StorageType b_type = StorageType::kF32;
+  size_t b_row_bytes = 0;
 };
 
 // Own kernels (dispatched to the best SIMD target). Throws Error on inconsistent

@@ -14,6 +14,7 @@
 #include "core/threads.h"
 #include "kernels/matmul.h"
 #include "kernels/simd_testing.h"
+#include "kernels/storage_test_util.h"
 #include "kernels/testing.h"
 
 namespace longctx::kernels {
@@ -172,6 +173,56 @@ TEST_P(GemmSimd, BitIdenticalForAnyThreadCount) {
   }
 }
 
+// B as typed rows (GemmArgs::b_rows: bf16 / Q8_0 inference weights read in place):
+// bit-identical to the product with the rows decoded to f32 as b, since the conversion
+// is exact and the product's order of sums is the same (typed rows are always packed, so
+// for M <= kGemvRows only with bf16 inputs); both products within the
+// fp32 tolerance of a double reference of the decoded rows (decoded by the tests' own
+// plain-arithmetic reading of the formats). Rows padded past their bytes, the few-row
+// sizes (typed rows are always packed), edge micro-tiles, depth blocks (K 300 / 288) and
+// a column block boundary (N 4100); fp32 and bf16 inputs.
+TEST_P(GemmSimd, TypedRowsOfBMatchTheConvertedMatrix) {
+  struct Shape { int64_t M, N, K; bool accumulate; };
+  const Shape shapes[] = {{1, 37, 96, false}, {5, 17, 64, true},   {13, 47, 288, false},
+                          {121, 33, 300, true}, {257, 65, 96, false}, {30, 4100, 64, true}};
+  uint64_t seed = 900;
+  for (const StorageType type : {StorageType::kBF16, StorageType::kQ8_0}) {
+    for (const Shape& s : shapes) {
+      const int64_t K = type == StorageType::kQ8_0 ? s.K / 32 * 32 : s.K;
+      const size_t row_bytes = storage_row_bytes(type, K) + 6;  // padded rows
+      const auto wf = testing::random_normal<float>(s.N * K, ++seed);
+      std::vector<uint8_t> rows(row_bytes * s.N);
+      for (int64_t n = 0; n < s.N; ++n) quantize_rows(rows.data() + n * row_bytes, type, wf.data() + n * K, 1, K);
+      std::vector<float> decoded(s.N * K);  // the rows as f32, by the double reference decoder
+      for (int64_t n = 0; n < s.N; ++n) {
+        const auto d = testing::decode_row_double(type, rows.data() + n * row_bytes, K);
+        for (int64_t k = 0; k < K; ++k) decoded[n * K + k] = static_cast<float>(d[k]);
+      }
+      for (const bool bf16 : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << storage_type_name(type) << " M=" << s.M << " N=" << s.N
+                                          << " K=" << K << " acc=" << s.accumulate << " bf16=" << bf16);
+        Operands o = make_operands({s.M, s.N, K, false, true, s.accumulate}, ++seed);
+        o.b = decoded;
+        o.args.b = o.b.data(), o.args.ldb = K, o.args.bf16_inputs = bf16;
+        const std::vector<float> before = o.c;
+        std::vector<float> typed_c = o.c;
+        GemmArgs typed = o.args;
+        typed.b = nullptr, typed.ldb = 0;
+        typed.b_rows = rows.data(), typed.b_type = type, typed.b_row_bytes = row_bytes;
+        typed.c = typed_c.data();
+        gemm(typed);
+        gemm(o.args);
+        if (s.M > kGemvRows || bf16) {  // the f32 product packs too (not gemm_few_rows)
+          EXPECT_EQ(std::memcmp(typed_c.data(), o.c.data(), o.c.size() * sizeof(float)), 0);
+        }
+        EXPECT_LE(normalised_error(o, before, bf16), tolerance(K));
+        o.c = typed_c;
+        EXPECT_LE(normalised_error(o, before, bf16), tolerance(K));
+      }
+    }
+  }
+}
+
 TEST(Gemm, BlasReferenceAgreesOnTheSameOperands) {
   for (const GemmCase& t : kShapes) {
     SCOPED_TRACE(::testing::Message() << "M=" << t.M << " N=" << t.N << " K=" << t.K);
@@ -260,6 +311,25 @@ TEST(Gemm, RejectsInconsistentArguments) {
   bad.a = nullptr;
   EXPECT_THROW(gemm(bad), Error);
   EXPECT_NO_THROW(gemm(g));
+  // Typed B rows: only with trans_b, rows long enough for K values, Q8_0 K on its blocks,
+  // and not through the BLAS library.
+  std::vector<uint8_t> rows(4 * 68);
+  GemmArgs typed = g;
+  typed.K = 64, typed.lda = 64;
+  std::vector<float> wide_a(4 * 64);
+  typed.a = wide_a.data(), typed.b = nullptr, typed.ldb = 0, typed.trans_b = true;
+  typed.b_rows = rows.data(), typed.b_type = StorageType::kQ8_0, typed.b_row_bytes = 68;
+  EXPECT_NO_THROW(gemm(typed));
+  EXPECT_THROW(gemm_blas(typed), Error);
+  bad = typed;
+  bad.trans_b = false;
+  EXPECT_THROW(gemm(bad), Error);
+  bad = typed;
+  bad.b_row_bytes = 67;
+  EXPECT_THROW(gemm(bad), Error);
+  bad = typed;
+  bad.K = 48;
+  EXPECT_THROW(gemm(bad), Error);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 namespace longctx::kernels {
 
 void gemm_by_engine(const GemmArgs& g) {
-  if (matmul_engine() == MatmulEngine::kOwn || g.bf16_inputs) {
+  if (matmul_engine() == MatmulEngine::kOwn || g.bf16_inputs || g.b_rows != nullptr) {
     gemm(g);
   } else {
     gemm_blas(g);

@@ -6,7 +6,8 @@
 namespace longctx::kernels {
 
 // g through the engine matmul_engine() names (own GEMM or the BLAS library), as given
-// (fp32 unless g.bf16_inputs). For products outside a Linear layer's three, e.g. the
+// (fp32 unless g.bf16_inputs; bf16 inputs and typed B rows always take the own engine,
+// the BLAS library has neither). For products outside a Linear layer's three, e.g. the
 // inference prefill over typed weights.
 void gemm_by_engine(const GemmArgs& g);
 

@@ -1,6 +1,7 @@
 // Typed-weight matrix products: SIMD matrix-vector tiles per Highway target (dispatched
 // at run time) for few rows of x, the matrix-product engine (kernels/matmul.h: the own
-// GEMM unless LONGCTX_MATMUL=blas; after panel conversion for bf16 and Q8_0) for many.
+// GEMM unless LONGCTX_MATMUL=blas; it converts bf16 and Q8_0 rows while packing them, the
+// BLAS path after a conversion panel by panel) for many.
 #include "kernels/typed_matmul.h"
 
 #include <algorithm>
@@ -239,7 +240,16 @@ void typed_matmul(float* out, int64_t ldo, const float* x, int64_t N, const Type
     gemm_by_engine(g);
     return;
   }
-  // Conversion buffer of the calling thread, kept between calls (no allocation per step).
+  if (matmul_engine() == MatmulEngine::kOwn) {
+    // The own GEMM converts the typed rows while it packs them (GemmArgs::b_rows).
+    g.N = w.rows;
+    g.b_rows = w.data, g.b_type = w.type, g.b_row_bytes = w.row_bytes;
+    g.c = out;
+    gemm(g);
+    return;
+  }
+  // BLAS: panels of kPanelRows rows converted to f32 in a buffer of the calling thread,
+  // kept between calls (no allocation per step).
   thread_local std::vector<float> panel;
   const int64_t rows = std::min(kPanelRows, w.rows);
   if (panel.size() < static_cast<size_t>(rows * w.cols)) panel.resize(static_cast<size_t>(rows * w.cols));

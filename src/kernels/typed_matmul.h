@@ -9,9 +9,11 @@
 //   Q8_0 weights the rows of x are quantised to Q8 blocks first (as llama.cpp's q8_0 dot
 //   product does) and each block is an integer dot product: the kernel would otherwise
 //   be bound by widening every weight to float, not by memory.
-// - many rows (prefill chunks): f32 weights go straight to BLAS; bf16/Q8_0 weights are
-//   converted panel by panel (kPanelRows rows) into f32 and multiplied by BLAS, so the
-//   conversion is amortised over the N rows.
+// - many rows (prefill chunks): the matrix product of the engine in use (kernels/matmul.h).
+//   The own GEMM reads bf16/Q8_0 weights in place and converts each row segment while it
+//   packs it (GemmArgs::b_rows), once per product, shared by the threads; with the BLAS
+//   engine they are converted panel by panel (kPanelRows rows) into f32 first. Either way
+//   the conversion is amortised over the N rows.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -60,7 +62,7 @@ class Q8ActivationBuffer {
 TypedMatrix typed_matrix(StorageType type, const void* data, int64_t rows, int64_t cols);
 
 constexpr int64_t kMatvecMaxRows = 16;  // N above this takes the panel + BLAS path
-constexpr int64_t kPanelRows = 256;     // weight rows converted per BLAS call
+constexpr int64_t kPanelRows = 256;     // weight rows converted per BLAS call (BLAS engine)
 
 // out (N, ldo): columns [0, w.rows) of each row = x (N, w.cols) @ w^T, or += when
 // accumulate; other columns untouched (ldo >= w.rows lets fused outputs share a buffer).
