@@ -19,9 +19,12 @@
 #       TEXT "1024 8192 32768" [ROUNDS] >> results.jsonl
 # stdout: one JSON line per measurement (bench/inference_summary.py makes the table); stderr: progress.
 # Environment: N_GEN (64), KV (f32), THREADS (2), LONGCTX (build/release/longctx),
-#              OMP_WAIT_POLICY (PASSIVE; "default": unset), DECODE_MAX (decode rows only for N <= this; default: all).
+#              OMP_WAIT_POLICY (PASSIVE; "default": unset), DECODE_MAX (decode rows only for N <= this; default: all),
+#              LLAMA_TESTS ("prefill decode"; "decode" skips llama.cpp's prefill row: llama-bench's warm-up
+#              repeats the whole prefill, which at 32k on small costs it 26 minutes, and its decode row
+#              fills the cache to depth N on its own; longctx's prefill is still measured, it fills the cache).
 set -euo pipefail
-[ $# -ge 4 ] || { sed -n '2,24p' "$0" >&2; exit 2; }
+[ $# -ge 4 ] || { sed -n '2,27p' "$0" >&2; exit 2; }
 model=$1 spm=$2 text=$3 lengths=$4 rounds=${5:-1}
 n_gen=${N_GEN:-64} threads=${THREADS:-2} decode_max=${DECODE_MAX:-1000000000}
 # KV=LONGCTX_TYPE[:LLAMACPP_TYPE]; without the second part: f32 -> f16 (llama-bench has no f32
@@ -36,6 +39,11 @@ esac
 case $lc_kv in f32 | bf16 | q8_0) ;; *) echo "KV: longctx type must be f32, bf16 or q8_0, got '$lc_kv'" >&2; exit 2 ;; esac
 case $ll_kv in f16 | bf16 | q8_0 | f32) ;; *) echo "KV: llama.cpp type must be f16, bf16 or q8_0, got '$ll_kv'" >&2; exit 2 ;; esac
 longctx=${LONGCTX:-build/release/longctx}
+case ${LLAMA_TESTS:-prefill decode} in
+  "prefill decode" | "decode prefill") llama_prefill=1 ;;
+  decode) llama_prefill=0 ;;
+  *) echo "LLAMA_TESTS: \"prefill decode\" or \"decode\", got '$LLAMA_TESTS'" >&2; exit 2 ;;
+esac
 : "${LLAMA_BIN:?set LLAMA_BIN to the llama.cpp build/bin folder (llama-bench)}"
 for f in "$model" "$spm" "$text" "$longctx" "$LLAMA_BIN/llama-bench"; do
   [ -e "$f" ] || { echo "not found: $f" >&2; exit 2; }
@@ -113,10 +121,12 @@ for r in $(seq "$rounds"); do
       "wall_s=$(wall_of "$tmp/time")" "peak_rss_bytes=$(rss_of "$tmp/time")" \
       "kv_line=$(grep '^KV cache:' "$tmp/lc" || true)"
     echo "round $r n $n longctx: $(grep -E '^(prefill|decode):' "$tmp/lc" | tr '\n' ' ')" >&2
-    ts=$(llama -p "$n" -n 0 | llama_ts)
-    emit "$model" engine=llama.cpp test=prefill round="$r" n="$n" "${common[@]}" "prefill_tps=$ts" \
-      "wall_s=$(wall_of "$tmp/time")" "peak_rss_bytes=$(rss_of "$tmp/time")"
-    echo "round $r n $n llama.cpp prefill $ts tokens/s" >&2
+    if [ "$llama_prefill" = 1 ]; then
+      ts=$(llama -p "$n" -n 0 | llama_ts)
+      emit "$model" engine=llama.cpp test=prefill round="$r" n="$n" "${common[@]}" "prefill_tps=$ts" \
+        "wall_s=$(wall_of "$tmp/time")" "peak_rss_bytes=$(rss_of "$tmp/time")"
+      echo "round $r n $n llama.cpp prefill $ts tokens/s" >&2
+    fi
     if [ "$gen" -gt 0 ]; then
       ts=$(llama -p 0 -n "$n_gen" -d "$n" | llama_ts)
       emit "$model" engine=llama.cpp test=decode round="$r" n="$n" "${common[@]}" "decode_tps=$ts" \
