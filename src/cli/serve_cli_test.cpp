@@ -121,8 +121,9 @@ struct Tmux {
   std::string session = "longctx_chat_" + std::to_string(::getpid());
   ~Tmux() { run_shell("tmux kill-session -t " + session); }
   void keys(const std::string& k) { run_shell("tmux send-keys -t " + session + " " + k); }
-  // -N keeps trailing spaces: an empty prompt line is "> ", not ">".
-  std::string screen() { return run_shell("tmux capture-pane -p -N -S -200 -t " + session).output; }
+  // -J joins wrapped lines (a "[stopped]" at the pane's edge would otherwise be split) and
+  // keeps trailing spaces: an empty prompt line is "> ", not ">".
+  std::string screen() { return run_shell("tmux capture-pane -p -J -S -200 -t " + session).output; }
   // Waits until the screen contains text `count` times.
   bool wait_for(const std::string& text, int count = 1, int seconds = 20) {
     for (int i = 0; i < seconds * 10; ++i) {
