@@ -4,6 +4,7 @@
 // by tile. Memory O(T * head_dim), never O(T^2). Query head h reads key/value
 // head h / (n_heads / n_kv_heads) in place (no copies).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/storage_type.h"
@@ -37,6 +38,10 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 // shape.kv_batch_stride 0. Bit-identical to attention_forward on the converted rows.
 void attention_forward_cached(float* out, const float* q, const KvRowsView& k, const KvRowsView& v,
                               const AttentionShape& shape);
+// Bytes attention_forward_cached allocates while it runs with n_threads threads (on the
+// widest SIMD target; memory plans): the packed key/value tiles of one kv head (a segment of
+// them against a long cache), the query blocks' running states, per-thread tiles.
+size_t attention_forward_cached_scratch_bytes(const AttentionShape& shape, int n_threads);
 
 // dq (B, T_q, H, D) =; dk, dv (B, T_kv, Hkv, D) = (summed over the query heads sharing them).
 // out and lse are what attention_forward produced.

@@ -14,8 +14,9 @@
 // the exponentials are exp2. The (batch, kv head) groups are processed in turn: the
 // group's K^T and V tiles are packed once (2 T_kv Dp floats), then its query blocks
 // run in parallel, each thread with a few tiles of scratch (with few query blocks,
-// e.g. decode, blocks pack their own tiles instead). Nothing of size T_q x T_kv is
-// ever formed.
+// e.g. decode, blocks pack their own tiles instead; with few queries against many
+// keys, e.g. a prefill chunk against a long cache, the keys are packed and visited a
+// segment at a time). Nothing of size T_q x T_kv is ever formed.
 #if defined(LONGCTX_KERNELS_ATTENTION_FORWARD_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef LONGCTX_KERNELS_ATTENTION_FORWARD_INL_H_
 #undef LONGCTX_KERNELS_ATTENTION_FORWARD_INL_H_
@@ -94,6 +95,7 @@ struct ForwardScratch {
 struct PackedKeyValues {
   Buffer<float> kt;  // (n_tiles, D, Bc)
   Buffer<float> v;   // (n_tiles, Bc, Dp)
+  int64_t first_key = 0;  // key of tile 0 (a segment's first key)
   PackedKeyValues(int64_t n_tiles, int64_t D, int64_t Dp)
       : kt(n_tiles * D * kKeyTile), v(n_tiles * kKeyTile * Dp) {}
 };
@@ -216,70 +218,121 @@ inline void store_row(const ForwardArgs& a, int64_t b, int64_t pos, int64_t h, c
   *lse = static_cast<float>(mx + std::log(w_old + w_new));
 }
 
-inline void forward_block(const ForwardRun& run, ForwardScratch& w, int64_t b, int64_t h_kv,
-                          int64_t qb) {
+// Where a query block sits: its rows, positions and the keys it can see.
+struct BlockSpan {
+  int64_t p0, np, rows;
+  int64_t a_first;  // position of the block's first query
+  int64_t k_end;    // keys past the block's last query are invisible to all its rows
+  const int32_t* q_seg;
+  const int32_t* k_seg;
+  int32_t q_seg_lo = 0, q_seg_hi = 0;
+  BlockSpan(const ForwardRun& run, int64_t b, int64_t qb) {
+    const ForwardArgs& a = run.a;
+    const AttentionGeometry& g = a.g;
+    p0 = qb * run.block_pos;
+    np = std::min(run.block_pos, g.T_q - p0);
+    rows = np * g.G;
+    a_first = g.pos_offset + p0;
+    k_end = std::min(a_first + np, g.T_kv);
+    q_seg = a.q_seg ? a.q_seg + b * a.q_seg_batch : nullptr;
+    k_seg = a.k_seg ? a.k_seg + b * a.k_seg_batch : nullptr;
+    if (q_seg) segment_range(q_seg, p0, p0 + np - 1, q_seg_lo, q_seg_hi);
+  }
+};
+
+// A block's running state: scaled queries, unnormalised output, running max and sum
+// (rows of rows_max). Lives in the thread's scratch while one thread runs the block
+// start to end, or in per-block storage when the keys are visited segment by segment.
+struct BlockState {
+  float *q, *o, *m, *l;
+};
+
+inline void block_begin(const ForwardRun& run, const BlockSpan& sp, const BlockState& st, int64_t b,
+                        int64_t h_kv) {
   const ForwardArgs& a = run.a;
   const AttentionGeometry& g = a.g;
   const int64_t D = g.D, Dp = run.Dp, G = g.G;
-  const int64_t p0 = qb * run.block_pos;
-  const int64_t np = std::min(run.block_pos, g.T_q - p0);
-  const int64_t rows = np * G;
-  const int64_t a_first = g.pos_offset + p0;  // positions of the block's queries
-  const int64_t a_last = a_first + np - 1;
-  // Keys past the block's last query are invisible to all its rows.
-  const int64_t k_end = std::min(a_last + 1, g.T_kv);
-  const int32_t* q_seg = a.q_seg ? a.q_seg + b * a.q_seg_batch : nullptr;
-  const int32_t* k_seg = a.k_seg ? a.k_seg + b * a.k_seg_batch : nullptr;
-  int32_t q_seg_lo = 0, q_seg_hi = 0;
-  if (q_seg) segment_range(q_seg, p0, p0 + np - 1, q_seg_lo, q_seg_hi);
-
   // Rows r = pi*G + gi: the G heads of a position are adjacent in q, so the block
   // is np runs of G*D floats.
-  for (int64_t pi = 0; pi < np; ++pi) {
-    const float* src = a.q + (b * g.T_q + p0 + pi) * g.q_row + h_kv * G * D;
+  for (int64_t pi = 0; pi < sp.np; ++pi) {
+    const float* src = a.q + (b * g.T_q + sp.p0 + pi) * g.q_row + h_kv * G * D;
     for (int64_t gi = 0; gi < G; ++gi)
-      for (int64_t x = 0; x < D; ++x) w.q[(pi * G + gi) * Dp + x] = src[gi * D + x] * run.q_scale;
+      for (int64_t x = 0; x < D; ++x) st.q[(pi * G + gi) * Dp + x] = src[gi * D + x] * run.q_scale;
   }
-  std::memset(w.o.data(), 0, static_cast<size_t>(rows * Dp) * sizeof(float));
-  for (int64_t r = 0; r < rows; ++r) {
-    w.m[r] = kNegInf;
-    w.l[r] = 0.0f;
+  std::memset(st.o, 0, static_cast<size_t>(sp.rows * Dp) * sizeof(float));
+  for (int64_t r = 0; r < sp.rows; ++r) {
+    st.m[r] = kNegInf;
+    st.l[r] = 0.0f;
   }
+}
 
-  for (int64_t k0 = 0; k0 < k_end; k0 += kKeyTile) {
-    const int64_t nk = std::min(kKeyTile, k_end - k0);
+// The key tiles of the block starting in [k_lo, k_hi), in order.
+inline void block_tiles(const ForwardRun& run, ForwardScratch& w, const BlockSpan& sp,
+                        const BlockState& st, int64_t b, int64_t h_kv, int64_t k_lo, int64_t k_hi) {
+  const ForwardArgs& a = run.a;
+  const int64_t D = a.g.D, Dp = run.Dp, G = a.g.G;
+  for (int64_t k0 = k_lo; k0 < std::min(k_hi, sp.k_end); k0 += kKeyTile) {
+    const int64_t nk = std::min(kKeyTile, sp.k_end - k0);
     const int64_t cols = round_up_lanes(nk);
     bool seg_uniform = true;
-    if (k_seg) {
+    if (sp.k_seg) {
       int32_t lo, hi;
-      segment_range(k_seg, k0, k0 + nk - 1, lo, hi);
-      if (hi < q_seg_lo || lo > q_seg_hi) continue;  // no shared segment: skip the tile
-      seg_uniform = lo == hi && q_seg_lo == q_seg_hi && lo == q_seg_lo;
+      segment_range(sp.k_seg, k0, k0 + nk - 1, lo, hi);
+      if (hi < sp.q_seg_lo || lo > sp.q_seg_hi) continue;  // no shared segment: skip the tile
+      seg_uniform = lo == hi && sp.q_seg_lo == sp.q_seg_hi && lo == sp.q_seg_lo;
     }
-    const float* kt = run.kv ? run.kv->kt.data() + k0 * D : w.kt.data();  // tile k0 / Bc
-    const float* v = run.kv ? run.kv->v.data() + k0 * Dp : w.v.data();
+    const int64_t k_rel = run.kv ? k0 - run.kv->first_key : 0;  // tile k_rel / Bc of the pack
+    const float* kt = run.kv ? run.kv->kt.data() + k_rel * D : w.kt.data();
+    const float* v = run.kv ? run.kv->v.data() + k_rel * Dp : w.v.data();
     if (!run.kv) pack_key_tile(run, b, h_kv, k0, w.kt.data(), w.v.data(), w.row.data());
     // S (rows, cols) = Qs (rows, D) * K^T (D, cols)
-    tile_product_packed(w.s.data(), kKeyTile, rows, cols, w.q.data(), Dp, 1, kt, D, kKeyTile, 0, D,
+    tile_product_packed(w.s.data(), kKeyTile, sp.rows, cols, st.q, Dp, 1, kt, D, kKeyTile, 0, D,
                         /*accumulate=*/false);
-    const bool need_mask = cols > nk || k0 + nk - 1 > a_first || !seg_uniform;
-    for (int64_t r = 0; r < rows; ++r) {
+    const bool need_mask = cols > nk || k0 + nk - 1 > sp.a_first || !seg_uniform;
+    for (int64_t r = 0; r < sp.rows; ++r) {
       float* srow = w.s.data() + r * kKeyTile;
       if (need_mask)
-        mask_score_row(srow, cols, k0, nk, a_first + r / G, k_seg, q_seg ? q_seg[p0 + r / G] : 0);
-      softmax_update_row(srow, cols, w.o.data() + r * Dp, Dp, w.m[r], w.l[r]);
+        mask_score_row(srow, cols, k0, nk, sp.a_first + r / G, sp.k_seg,
+                       sp.q_seg ? sp.q_seg[sp.p0 + r / G] : 0);
+      softmax_update_row(srow, cols, st.o + r * Dp, Dp, st.m[r], st.l[r]);
     }
     // O (rows, Dp) += P (rows, cols) * V (cols, Dp)
-    tile_product_packed(w.o.data(), Dp, rows, Dp, w.s.data(), kKeyTile, 1, v, kKeyTile, Dp, 0, cols,
+    tile_product_packed(st.o, Dp, sp.rows, Dp, w.s.data(), kKeyTile, 1, v, kKeyTile, Dp, 0, cols,
                         /*accumulate=*/true);
   }
+}
 
-  for (int64_t pi = 0; pi < np; ++pi)
+inline void block_finish(const ForwardRun& run, const BlockSpan& sp, const BlockState& st, int64_t b,
+                         int64_t h_kv) {
+  const int64_t G = run.a.g.G;
+  for (int64_t pi = 0; pi < sp.np; ++pi)
     for (int64_t gi = 0; gi < G; ++gi) {
       const int64_t r = pi * G + gi;
-      store_row(a, b, p0 + pi, h_kv * G + gi, w.o.data() + r * Dp, w.m[r], w.l[r]);
+      store_row(run.a, b, sp.p0 + pi, h_kv * G + gi, st.o + r * run.Dp, st.m[r], st.l[r]);
     }
 }
+
+inline void forward_block(const ForwardRun& run, ForwardScratch& w, int64_t b, int64_t h_kv,
+                          int64_t qb) {
+  const BlockSpan sp(run, b, qb);
+  const BlockState st{w.q.data(), w.o.data(), w.m.data(), w.l.data()};
+  block_begin(run, sp, st, b, h_kv);
+  block_tiles(run, w, sp, st, b, h_kv, 0, sp.k_end);
+  block_finish(run, sp, st, b, h_kv);
+}
+
+// The running state of every query block of a group, for keys visited segment by segment.
+struct BlockStates {
+  int64_t rows_max, Dp;
+  Buffer<float> q, o, m, l;
+  BlockStates(int64_t n_blocks, int64_t rows_max_, int64_t Dp_)
+      : rows_max(rows_max_), Dp(Dp_), q(n_blocks * rows_max_ * Dp_), o(n_blocks * rows_max_ * Dp_),
+        m(n_blocks * rows_max_), l(n_blocks * rows_max_) {}
+  BlockState at(int64_t qb) {
+    return {q.data() + qb * rows_max * Dp, o.data() + qb * rows_max * Dp, m.data() + qb * rows_max,
+            l.data() + qb * rows_max};
+  }
+};
 
 }  // namespace forward_detail
 
@@ -300,10 +353,18 @@ inline void forward_tiles(const ForwardArgs& a) {
   // so each block packs the tiles it reads and all (group, block) pairs run in
   // one parallel loop.
   const bool pack_per_group = n_blocks >= 2 * n_threads;
+  // Few queries against many keys (a prefill chunk against a long cache): the keys are
+  // packed and visited a segment at a time (forward_pack_tiles), each block keeping its
+  // running state between segments. Each block still visits its tiles in the same order
+  // with the same operations: the result is bit-identical to packing them all at once.
+  const int64_t pack_tiles = forward_pack_tiles(n_blocks, rows_max, n_tiles);
+  const bool segmented = pack_per_group && pack_tiles < n_tiles;
   // Scratch is allocated before the parallel region so that running out of
   // memory throws here rather than inside OpenMP.
   std::unique_ptr<PackedKeyValues> kv;
-  if (pack_per_group) kv = std::make_unique<PackedKeyValues>(n_tiles, g.D, run.Dp);
+  if (pack_per_group) kv = std::make_unique<PackedKeyValues>(pack_tiles, g.D, run.Dp);
+  std::unique_ptr<BlockStates> states;
+  if (segmented) states = std::make_unique<BlockStates>(n_blocks, rows_max, run.Dp);
   run.kv = kv.get();
   std::vector<ForwardScratch> scratch;
   scratch.reserve(static_cast<size_t>(n_threads));
@@ -314,14 +375,32 @@ inline void forward_tiles(const ForwardArgs& a) {
     if (pack_per_group) {
       for (int64_t group = 0; group < n_groups; ++group) {
         const int64_t b = group / g.H_kv, h_kv = group % g.H_kv;
+        for (int64_t s0 = 0; s0 < n_tiles; s0 += pack_tiles) {
+          const int64_t s1 = std::min(n_tiles, s0 + pack_tiles);
+#pragma omp single
+          kv->first_key = s0 * kKeyTile;
+          // (the single's barrier: no thread still reads the previous segment's tiles)
 #pragma omp for schedule(static)
-        for (int64_t tile = 0; tile < n_tiles; ++tile)
-          pack_key_tile(run, b, h_kv, tile * kKeyTile, kv->kt.data() + tile * g.D * kKeyTile,
-                        kv->v.data() + tile * kKeyTile * run.Dp, w.row.data());
+          for (int64_t tile = s0; tile < s1; ++tile)
+            pack_key_tile(run, b, h_kv, tile * kKeyTile, kv->kt.data() + (tile - s0) * g.D * kKeyTile,
+                          kv->v.data() + (tile - s0) * kKeyTile * run.Dp, w.row.data());
           // Blocks with the most keys (the last) first; blocks write disjoint
           // outputs, so the dynamic schedule cannot change the result.
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < n_blocks; ++i) forward_block(run, w, b, h_kv, n_blocks - 1 - i);
+          for (int64_t i = 0; i < n_blocks; ++i) {
+            const int64_t qb = n_blocks - 1 - i;
+            if (!segmented) {
+              forward_block(run, w, b, h_kv, qb);
+              continue;
+            }
+            const BlockSpan sp(run, b, qb);
+            if (sp.k_end <= s0 * kKeyTile && s0 > 0) continue;  // finished in an earlier segment
+            const BlockState st = states->at(qb);
+            if (s0 == 0) block_begin(run, sp, st, b, h_kv);
+            block_tiles(run, w, sp, st, b, h_kv, s0 * kKeyTile, s1 * kKeyTile);
+            if (sp.k_end <= s1 * kKeyTile) block_finish(run, sp, st, b, h_kv);
+          }
+        }
       }
     } else {
 #pragma omp for schedule(dynamic, 1)

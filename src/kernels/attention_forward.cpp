@@ -69,5 +69,24 @@ void attention_forward_cached(float* out, const float* q, const KvRowsView& k, c
   HWY_DYNAMIC_DISPATCH(attention_forward_cached_target)(out, q, k, v, shape);
 }
 
+size_t attention_forward_cached_scratch_bytes(const AttentionShape& shape, int n_threads) {
+  using namespace attention_detail;
+  // As forward_tiles (attention_forward-inl.h) sizes them, with the widest vector (16 floats).
+  const int64_t D = shape.head_dim, Dp = (D + 15) / 16 * 16;
+  const int64_t G = shape.n_heads / std::max(1, shape.n_kv_heads);
+  const int64_t block_pos = std::max<int64_t>(1, kQueryRowsTarget / std::max<int64_t>(1, G));
+  const int64_t n_blocks = (shape.T_q + block_pos - 1) / block_pos, rows_max = block_pos * G;
+  const int64_t n_tiles = (shape.T_kv + kKeyTile - 1) / kKeyTile;
+  const bool pack_per_group = n_blocks >= 2 * n_threads;
+  const int64_t pack_tiles = forward_pack_tiles(n_blocks, rows_max, n_tiles);
+  int64_t floats = 0;
+  if (pack_per_group) floats += 2 * pack_tiles * kKeyTile * Dp;
+  if (pack_per_group && pack_tiles < n_tiles) floats += n_blocks * rows_max * (2 * Dp + 2);
+  const int64_t per_thread =
+      Dp + rows_max * (2 * Dp + kKeyTile + 2) + (pack_per_group ? 0 : D * kKeyTile + kKeyTile * Dp);
+  floats += n_threads * per_thread;
+  return static_cast<size_t>(floats) * sizeof(float);
+}
+
 }  // namespace longctx::kernels
 #endif  // HWY_ONCE

@@ -221,6 +221,64 @@ TEST_P(AttentionSimd, CachedRowsMatchForwardOnConvertedRows) {
   EXPECT_THROW(attention_forward_cached(buf.data(), buf.data(), rows, rows, bad), Error);
 }
 
+// A prefill chunk against a long cache (few queries, many keys) packs and visits the keys a
+// segment of kSegmentKeys at a time, each query block keeping its running state between
+// segments. The result must be bit-identical to the blocks that pack their own tiles and
+// visit all keys in one go (the same blocks, chosen by giving the call more threads than
+// half its blocks), and close to the double reference. Shapes: blocks that finish in the
+// first segment, blocks straddling a segment boundary, three segments with G = 3 and a
+// head starting inside a Q8_0 block (D = 48).
+TEST_P(AttentionSimd, CachedLongKeysBySegmentMatchUnsegmentedAndReference) {
+  struct SegCase {
+    StorageType type;
+    Case shape;        // B = 1
+    int unsegmented;   // threads > n_blocks / 2: blocks pack their own tiles
+  };
+  const SegCase cases[] = {
+      {StorageType::kF32, {1, 256, 4200, 4, 2, 32}, 3},
+      {StorageType::kBF16, {1, 256, 4200, 4, 2, 32}, 3},
+      {StorageType::kQ8_0, {1, 384, 8400, 6, 2, 48}, 6},
+  };
+  uint64_t seed = 900;
+  for (const SegCase& sc : cases) {
+    const Case& c = sc.shape;
+    SCOPED_TRACE(std::string(storage_type_name(sc.type)) + " " + describe(c));
+    const int64_t KD = static_cast<int64_t>(c.Hkv) * c.D;
+    const std::vector<float> q = random_normal<float>(c.T_q * c.H * c.D, seed += 3);
+    const std::vector<float> k = random_normal<float>(c.T_kv * KD, seed + 1);
+    const std::vector<float> v = random_normal<float>(c.T_kv * KD, seed + 2);
+    const size_t row_bytes = storage_row_bytes(sc.type, KD);
+    std::vector<uint8_t> kc(row_bytes * static_cast<size_t>(c.T_kv)), vc(kc.size());
+    quantize_rows(kc.data(), sc.type, k.data(), c.T_kv, KD);
+    quantize_rows(vc.data(), sc.type, v.data(), c.T_kv, KD);
+    const AttentionShape s = shape_of(c);
+    const KvRowsView kr{sc.type, kc.data(), row_bytes}, vr{sc.type, vc.data(), row_bytes};
+    // With 2 threads the keys are packed a segment at a time: past two segments' worth of
+    // keys, the estimate is under what packing all of them takes.
+    const int64_t Dp = (c.D + 15) / 16 * 16;
+    if (c.T_kv > 8192) {
+      EXPECT_LT(attention_forward_cached_scratch_bytes(s, 2),
+                static_cast<size_t>(2 * c.T_kv * Dp) * sizeof(float));
+    }
+    std::vector<float> seg(q.size(), -1.0f), whole(q.size(), -2.0f);
+    set_num_threads(2);
+    attention_forward_cached(seg.data(), q.data(), kr, vr, s);
+    set_num_threads(sc.unsegmented);
+    attention_forward_cached(whole.data(), q.data(), kr, vr, s);
+    set_num_threads(0);
+    EXPECT_TRUE(attention_testing::same_bits(seg, whole));
+    std::vector<float> ks(k.size()), vs(v.size());
+    dequantize_rows(ks.data(), sc.type, kc.data(), row_bytes, c.T_kv, KD);
+    dequantize_rows(vs.data(), sc.type, vc.data(), row_bytes, c.T_kv, KD);
+    const auto qd = convert<double>(q), kd = convert<double>(ks), vd = convert<double>(vs);
+    std::vector<double> want(q.size());
+    ref::attention_forward(want.data(), nullptr, qd.data(), kd.data(), vd.data(), s, nullptr);
+    // Tolerances of expect_close_to_reference (out): fp32 sums over up to 9,000 keys.
+    EXPECT_LT(longctx::testing::max_rel_error(seg, want), 4e-6);
+    EXPECT_LT(attention_testing::scaled_max(seg, want), 1e-5);
+  }
+}
+
 // The reference's backward is the derivative of its forward, L = sum(dout * out).
 TEST(Attention, ReferenceGradientMatchesFiniteDifferences) {
   const Case c{2, 3, 5, 4, 2, 3, 0, Segments::kContiguous, 0.7f};

@@ -15,6 +15,19 @@ constexpr int64_t kKeyTile = 128;
 // Query rows per tile: positions x the query heads of one kv group (Br).
 constexpr int64_t kQueryRowsTarget = 128;
 
+// Keys per segment when a group's keys are packed a segment at a time (a prefill chunk
+// against a long cache): 2 * 4096 * Dp floats, 2 MB at head_dim 64, instead of 2 * T_kv * Dp.
+constexpr int64_t kSegmentKeys = 4096;
+
+// Key tiles the forward packs at once for a (batch, kv head) group of n_blocks query blocks
+// of rows_max rows against n_tiles key tiles: a segment when the queries are few against
+// many keys (each block then keeps its running state, rows_max x (2 Dp + 2) floats, between
+// segments), else all of them (training: the blocks' states would outweigh the saving).
+inline int64_t forward_pack_tiles(int64_t n_blocks, int64_t rows_max, int64_t n_tiles) {
+  const int64_t seg_tiles = kSegmentKeys / kKeyTile;
+  return n_tiles > seg_tiles && 4 * n_blocks * rows_max <= n_tiles * kKeyTile ? seg_tiles : n_tiles;
+}
+
 // Scores are kept in log2 units (q pre-scaled by scale*log2(e)) so the
 // exponentials are exp2; ln2 converts back.
 constexpr float kLog2e = 1.4426950408889634f;
