@@ -500,5 +500,15 @@ MatmulEngine parse_matmul_engine(const char* text, const char* what) {
   return MatmulEngine::kOwn;
 }
 
+size_t gemm_scratch_bytes(int64_t M, int64_t N, int64_t K, int n_threads) {
+  // gemm_packed's blocks with the largest micro-tile of any target (AVX-512: 12 rows x 32
+  // columns; kKC = 256, kNC = 4096, kMC = 20 micro-tile rows); gemm_few_rows' A rows.
+  const auto round_up = [](int64_t x, int64_t m) { return (x + m - 1) / m * m; };
+  const int64_t kc = std::min<int64_t>(256, K), nc = std::min<int64_t>(4096, round_up(N, 32));
+  const int64_t mc = std::min<int64_t>(240, round_up(M, 12));
+  const int64_t packed = kc * nc + static_cast<int64_t>(n_threads) * mc * kc;
+  return static_cast<size_t>(std::max(packed, M * K)) * sizeof(float);
+}
+
 }  // namespace longctx::kernels
 #endif  // HWY_ONCE

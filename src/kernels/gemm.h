@@ -53,6 +53,11 @@ struct GemmArgs {
 // arguments (negative sizes, leading dimensions too small, null pointers).
 void gemm(const GemmArgs& args);
 
+// Upper bound of the bytes gemm allocates while it runs an (M, N, K) product on n_threads
+// threads, on any SIMD target (memory plans): the packed block of B (at most 256 x 4096
+// floats, 4 MiB) and each thread's packed block of A.
+size_t gemm_scratch_bytes(int64_t M, int64_t N, int64_t K, int n_threads);
+
 // The same product through the BLAS library chosen at configure time (cblas_sgemm):
 // the reference for tests and benchmarks.
 void gemm_blas(const GemmArgs& args);

@@ -28,16 +28,17 @@ int64_t xpos_center(int64_t n_positions) { return n_positions / 2; }
 // Validates positions up front (never throws inside a parallel region).
 void check_positions(const RopeCache& cache, const int32_t* positions, int64_t pos_offset,
                      int64_t B, int64_t T, const char* who) {
+  const int64_t lo = cache.first_position, hi = lo + cache.n_positions;
   if (positions) {
     for (int64_t i = 0; i < B * T; ++i)
-      LONGCTX_CHECK(positions[i] >= 0 && positions[i] < cache.n_positions,
-                    "%s: positions[%ld] = %d outside the RoPE cache [0, %ld)", who,
-                    static_cast<long>(i), positions[i], static_cast<long>(cache.n_positions));
+      LONGCTX_CHECK(positions[i] >= lo && positions[i] < hi,
+                    "%s: positions[%ld] = %d outside the RoPE cache [%ld, %ld)", who,
+                    static_cast<long>(i), positions[i], static_cast<long>(lo), static_cast<long>(hi));
   } else if (T > 0) {
-    LONGCTX_CHECK(pos_offset >= 0 && pos_offset + T <= cache.n_positions,
-                  "%s: positions [%ld, %ld) outside the RoPE cache [0, %ld)", who,
+    LONGCTX_CHECK(pos_offset >= lo && pos_offset + T <= hi,
+                  "%s: positions [%ld, %ld) outside the RoPE cache [%ld, %ld)", who,
                   static_cast<long>(pos_offset), static_cast<long>(pos_offset + T),
-                  static_cast<long>(cache.n_positions));
+                  static_cast<long>(lo), static_cast<long>(hi));
   }
 }
 
@@ -54,7 +55,7 @@ void rope_rotate(float* out, const float* in, const RopeCache& cache, const int3
   const float* scale_table = role == RopeRole::kQuery ? cache.q_scale.data() : cache.k_scale.data();
 #pragma omp parallel for schedule(static) if (B * T * n_heads * D > (1 << 15))
   for (int64_t row = 0; row < B * T; ++row) {
-    const int64_t pos = positions ? positions[row] : row % T + pos_offset;
+    const int64_t pos = (positions ? positions[row] : row % T + pos_offset) - cache.first_position;
     const float* cs = cache.cos.data() + pos * P;
     const float* sn = cache.sin.data() + pos * P;
     const float* sc = xpos ? scale_table + pos * P : nullptr;
@@ -79,7 +80,8 @@ void rope_rotate(float* out, const float* in, const RopeCache& cache, const int3
 
 }  // namespace
 
-RopeCache rope_cache_build(const RopeFreqs& freqs, int head_dim, int64_t n_positions) {
+RopeCache rope_cache_build(const RopeFreqs& freqs, int head_dim, int64_t n_positions,
+                           int64_t first_position) {
   const int P = static_cast<int>(freqs.theta.size());
   LONGCTX_CHECK(head_dim > 0 && head_dim % 2 == 0,
                 "rope_cache_build: head_dim must be positive and even, got %d", head_dim);
@@ -87,8 +89,14 @@ RopeCache rope_cache_build(const RopeFreqs& freqs, int head_dim, int64_t n_posit
                 head_dim / 2);
   LONGCTX_CHECK(n_positions >= 1, "rope_cache_build: n_positions must be >= 1, got %ld",
                 static_cast<long>(n_positions));
+  LONGCTX_CHECK(first_position >= 0, "rope_cache_build: first_position must be >= 0, got %ld",
+                static_cast<long>(first_position));
   const bool xpos = !freqs.xpos_zeta.empty();
   if (xpos) {
+    LONGCTX_CHECK(first_position == 0,
+                  "rope_cache_build: an xPos table is centred on its span and must start at "
+                  "position 0, got %ld",
+                  static_cast<long>(first_position));
     LONGCTX_CHECK(static_cast<int>(freqs.xpos_zeta.size()) == P,
                   "rope_cache_build: xpos_zeta has %zu entries but theta has %d",
                   freqs.xpos_zeta.size(), P);
@@ -112,6 +120,7 @@ RopeCache rope_cache_build(const RopeFreqs& freqs, int head_dim, int64_t n_posit
   cache.head_dim = head_dim;
   cache.n_pairs = P;
   cache.n_positions = n_positions;
+  cache.first_position = first_position;
   const size_t n = static_cast<size_t>(n_positions) * static_cast<size_t>(P);
   cache.cos.resize(n);
   cache.sin.resize(n);
@@ -125,7 +134,7 @@ RopeCache rope_cache_build(const RopeFreqs& freqs, int head_dim, int64_t n_posit
   for (int64_t p = 0; p < n_positions; ++p) {
     for (int j = 0; j < P; ++j) {
       const size_t i = static_cast<size_t>(p) * static_cast<size_t>(P) + static_cast<size_t>(j);
-      const double ang = static_cast<double>(p) * freqs.theta[static_cast<size_t>(j)];
+      const double ang = static_cast<double>(first_position + p) * freqs.theta[static_cast<size_t>(j)];
       cache.cos[i] = static_cast<float>(std::cos(ang) * a);
       cache.sin[i] = static_cast<float>(std::sin(ang) * a);
       if (xpos) {

@@ -22,6 +22,7 @@ struct RopeCache {
   int head_dim = 0;
   int n_pairs = 0;  // rotated pairs (<= head_dim / 2)
   int64_t n_positions = 0;
+  int64_t first_position = 0;  // row i holds position first_position + i
   std::vector<float> cos, sin;        // (n_positions, n_pairs), attention factor folded in
   std::vector<float> q_scale, k_scale; // empty, or (n_positions, n_pairs) xPos scales
   bool has_xpos() const { return !q_scale.empty(); }
@@ -32,7 +33,12 @@ struct RopeCache {
 // method defines, but neither factor overflows float at long context (zeta^(-t/512) alone is
 // ~e^80 at t = 32k). q and k must therefore be rotated with the same cache; a cache whose
 // centred scales would still leave float range throws Error.
-RopeCache rope_cache_build(const RopeFreqs& freqs, int head_dim, int64_t n_positions);
+// first_position > 0 builds a window [first, first + n_positions) whose rows equal those of
+// a table from 0 (each entry is formed from its absolute position): inference keeps only the
+// positions of the current chunk instead of a context-long table. xPos tables, centred on
+// their span, must start at 0 (throws Error otherwise).
+RopeCache rope_cache_build(const RopeFreqs& freqs, int head_dim, int64_t n_positions,
+                           int64_t first_position = 0);
 
 enum class RopeRole { kQuery, kKey };  // selects the xPos scale direction
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/reference.h"
@@ -164,6 +166,45 @@ TEST(Rope, XposTablesStayInFloatRangeAtLongContext) {
     }
   }
   EXPECT_THROW(rope_cache_build(f, D, int64_t{1} << 20), Error);  // e^640: out of float range
+}
+
+// Inference keeps a window of positions [first, first + n) instead of a table from 0: each
+// entry is formed from its absolute position, so the window's rows are bit-identical to the
+// full table's, rotation through either gives the same bits (with pos_offset and with a
+// positions array), and positions outside the window are refused with its range.
+TEST(Rope, WindowTableMatchesTableFromZero) {
+  const auto f = make_freqs(16, 6, 500000.0, false, 1.2);  // partial rotary, attention factor
+  const int64_t first = 32000, n = 300;
+  const RopeCache full = rope_cache_build(f, 16, first + n);
+  const RopeCache win = rope_cache_build(f, 16, n, first);
+  EXPECT_EQ(win.first_position, first);
+  ASSERT_EQ(win.cos.size(), static_cast<size_t>(n * 6));
+  for (size_t i = 0; i < win.cos.size(); ++i) {
+    ASSERT_EQ(win.cos[i], full.cos[static_cast<size_t>(first * 6) + i]) << i;
+    ASSERT_EQ(win.sin[i], full.sin[static_cast<size_t>(first * 6) + i]) << i;
+  }
+  const int64_t T = 5;
+  const int H = 2;
+  const std::vector<float> x = testing::random_normal<float>(T * H * 16, 3);
+  std::vector<float> a(x.size()), b(x.size());
+  rope_forward(a.data(), x.data(), full, nullptr, first + 100, 1, T, H, RopeRole::kKey);
+  rope_forward(b.data(), x.data(), win, nullptr, first + 100, 1, T, H, RopeRole::kKey);
+  EXPECT_EQ(a, b);
+  const int32_t pos[T] = {32000, 32299, 32150, 32001, 32007};
+  rope_backward(a.data(), x.data(), full, pos, 0, 1, T, H, RopeRole::kQuery);
+  rope_backward(b.data(), x.data(), win, pos, 0, 1, T, H, RopeRole::kQuery);
+  EXPECT_EQ(a, b);
+  try {
+    rope_forward(b.data(), x.data(), win, nullptr, first - 1, 1, T, H, RopeRole::kKey);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[32000, 32300)"), std::string::npos) << e.what();
+  }
+  const int32_t past[1] = {32300};
+  EXPECT_THROW(rope_forward(b.data(), x.data(), win, past, 0, 1, 1, H, RopeRole::kKey), Error);
+  // xPos scales are centred on the table's span: a window would change them.
+  EXPECT_THROW(rope_cache_build(make_freqs(8, 4, 10000.0, true, 1.0), 8, 10, 5), Error);
+  EXPECT_THROW(rope_cache_build(f, 16, 10, -1), Error);
 }
 
 TEST(Rope, BadInputsThrow) {

@@ -69,7 +69,8 @@ const kernels::RopeCache& table_for(InferenceWorkspace& ws, const RoundSeq& s, c
   const bool xpos = !s.freqs->xpos_zeta.empty();
   // xPos scales are centred on the table, so keys and queries of a cache must always use a
   // table spanning exactly its capacity.
-  return ws.rope_table(*s.freqs, static_cast<int>(d.D), xpos ? s.step->cache->capacity() : s.pos + s.m, xpos);
+  return xpos ? ws.rope_table(*s.freqs, static_cast<int>(d.D), 0, s.step->cache->capacity(), true)
+              : ws.rope_table(*s.freqs, static_cast<int>(d.D), s.pos, s.m, false);
 }
 
 // Splits qkv rows, applies RoPE, stores the new keys/values of layer l in each cache.

@@ -80,6 +80,24 @@ TEST(Inference, LongPrefillCrossesChunks) {
   EXPECT_THROW(forward_tokens(model, cache, tokens.data(), 1, logits.data()), Error);  // full
 }
 
+// RoPE tables at inference are windows over the positions being computed (a prefill chunk,
+// or kRopeWindow = 512 positions from a decode step): decoding from inside one window into
+// the next matches the training forward, whose table starts at 0.
+TEST(Inference, DecodeAcrossRopeWindowsMatchesTrainingForward) {
+  const LlamaModel model = random_model(preset_config("test"), 29);
+  const int64_t T = 520, P = 505, V = model.config.vocab_size;
+  const auto tokens = testing::random_ints(T, 30, 0, static_cast<int32_t>(V - 1));
+  const std::vector<float> train = training_logits(model, tokens);
+  KVCache cache(model.config, T);
+  std::vector<float> logits(static_cast<size_t>(V));
+  forward_tokens(model, cache, tokens.data(), P, logits.data());
+  EXPECT_LT(logit_error(logits.data(), train.data() + (P - 1) * V, V), kLogitTol);
+  for (int64_t t = P; t < T; ++t) {  // positions 505 .. 519 cross 512
+    forward_tokens(model, cache, &tokens[static_cast<size_t>(t)], 1, logits.data());
+    EXPECT_LT(logit_error(logits.data(), train.data() + t * V, V), kLogitTol) << "decode at " << t;
+  }
+}
+
 TEST(Inference, BadInputsThrow) {
   const LlamaModel model = random_model(preset_config("test"), 27);
   KVCache cache(model.config, 8);

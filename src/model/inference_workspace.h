@@ -4,10 +4,13 @@
 //
 // Per forward call of R rows (new tokens summed over the batch), R <= max_rows:
 //   x (R, C), xn (R, C), rstd (R), qkv (R, H*D + 2*Hkv*D), q (R, H*D), k_new, v_new
-//   (R, Hkv*D), att (R, H*D), gu (R, 2F), h (R, F)
-// plus, on demand, RoPE cos/sin tables (a few, keyed by their frequencies).
-// (A prefill chunk's attention packs one kv head's keys and values at a time, converted
-// to f32 from the cache's type: attention_pack_bytes_for, allocated by the kernel.)
+//   (R, Hkv*D), att (R, H*D), gu (R, 2F), h (R, F); h shares its memory with qkv .. att
+//   (never live at the same time within a layer).
+// plus, on demand, RoPE cos/sin tables (windows over the rows' positions, a few, keyed by
+// their frequencies).
+// (A prefill chunk's attention packs one kv head's keys and values at a time, a segment at
+// a time against a long cache, converted to f32 from the cache's type:
+// attention_pack_bytes_for, allocated by the kernel.)
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -30,9 +33,10 @@ class InferenceWorkspace {
   void prepare(const ModelConfig& config, int64_t max_rows);
   // Bytes prepare() allocates for these sizes (memory plans), tables excluded.
   static size_t bytes_for(const ModelConfig& config, int64_t max_rows);
-  // Bytes the prefill attention allocates while it runs against `rows` cached tokens:
-  // one kv head's keys and values packed as f32 (kernels/attention_forward-inl.h).
-  static size_t attention_pack_bytes_for(const ModelConfig& config, int64_t rows);
+  // Bytes the prefill attention of a chunk of chunk_rows allocates while it runs against
+  // `rows` cached tokens: one kv head's keys and values packed as f32, a segment of them at a
+  // time against a long cache (kernels/attention_forward-inl.h).
+  static size_t attention_pack_bytes_for(const ModelConfig& config, int64_t chunk_rows, int64_t rows);
 
   int64_t max_rows() const { return max_rows_; }
   size_t bytes() const;  // everything held now
@@ -48,10 +52,15 @@ class InferenceWorkspace {
   float* gu = nullptr;
   float* h = nullptr;
 
-  // cos/sin for positions [0, n) of freqs. With exact (xPos, whose scales are centred on
-  // the table) the table spans exactly n positions; otherwise at least n.
-  const kernels::RopeCache& rope_table(const kernels::RopeFreqs& freqs, int head_dim, int64_t n,
-                                       bool exact);
+  // cos/sin covering positions [first, first + n) of freqs: a window over the positions of
+  // the rows being computed (rows equal those of a table from 0), never a context-long table.
+  // With exact (xPos, whose scales are centred on the table) the table spans exactly [0, n),
+  // n the cache's capacity.
+  const kernels::RopeCache& rope_table(const kernels::RopeFreqs& freqs, int head_dim, int64_t first,
+                                       int64_t n, bool exact);
+  // Bytes the RoPE tables of `sequences` sequences at most take (memory plans).
+  static size_t rope_bytes_for(const ModelConfig& config, int64_t context, int64_t max_rows,
+                               int64_t sequences, bool exact);
 
  private:
   ModelConfig config_{};

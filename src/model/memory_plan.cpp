@@ -1,11 +1,15 @@
 #include "model/memory_plan.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <sstream>
 
 #include "core/buffer.h"
 #include "core/error.h"
+#include "kernels/gemm.h"
 #include "model/inference_workspace.h"
 
 namespace longctx::model {
@@ -65,11 +69,19 @@ MemoryPlan plan_memory(const MemoryPlanRequest& r, size_t available) {
   p.weights = r.weight_bytes;
   p.kv_cache = kv_cache_bytes(r.config, r.context, r.kv_types) * static_cast<size_t>(r.sequences);
   p.prefix_cache = r.prefix_cache_bytes;
-  const int64_t pairs = r.config.resolved_head_dim() / 2;
   p.scratch = InferenceWorkspace::bytes_for(r.config, r.chunk_rows) +
               static_cast<size_t>(r.logits_rows * r.config.vocab_size) * sizeof(float) * static_cast<size_t>(r.sequences) +
-              static_cast<size_t>(r.context * pairs) * 2 * sizeof(float);  // RoPE cos/sin table
-  p.scratch += InferenceWorkspace::attention_pack_bytes_for(r.config, r.context);
+              InferenceWorkspace::rope_bytes_for(r.config, r.context, r.chunk_rows, r.sequences,
+                                                 r.config.rope.kind == rope::RopeKind::kXpos);
+  // Transient, never alive together: the prefill attention's packed keys and values, and
+  // the matrix products' packed blocks (the widest product of a layer, or the logits').
+  const ModelConfig& c = r.config;
+  const int64_t D = c.resolved_head_dim();
+  const int64_t widest = std::max({(c.n_heads + 2 * c.n_kv_heads) * D, 2 * c.ffn_dim, c.dim,
+                                   r.logits_rows > 1 ? c.vocab_size : int64_t{0}});
+  p.scratch += std::max(InferenceWorkspace::attention_pack_bytes_for(c, r.chunk_rows, r.context),
+                        kernels::gemm_scratch_bytes(r.chunk_rows, widest, std::max(c.dim, c.ffn_dim),
+                                                    omp_get_max_threads()));
   p.total = p.weights + p.kv_cache + p.prefix_cache + p.scratch;
   p.available = available ? available : available_memory_bytes();
   return p;
