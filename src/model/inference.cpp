@@ -74,7 +74,8 @@ const kernels::RopeCache& table_for(InferenceWorkspace& ws, const RoundSeq& s, c
 }
 
 // Splits qkv rows, applies RoPE, stores the new keys/values of layer l in each cache.
-void store_new_rows(InferenceWorkspace& ws, std::vector<RoundSeq>& round, int64_t l, const Dims& d,
+void store_new_rows(InferenceWorkspace& ws, std::vector<RoundSeq>& round,
+                    const std::vector<const kernels::RopeCache*>& tables, int64_t l, const Dims& d,
                     int64_t R) {
   for (int64_t r = 0; r < R; ++r) {
     const float* src = ws.qkv + r * d.QKV;
@@ -82,8 +83,9 @@ void store_new_rows(InferenceWorkspace& ws, std::vector<RoundSeq>& round, int64_
     std::memcpy(ws.k_new + r * d.KD, src + d.QD, static_cast<size_t>(d.KD) * sizeof(float));
     std::memcpy(ws.v_new + r * d.KD, src + d.QD + d.KD, static_cast<size_t>(d.KD) * sizeof(float));
   }
-  for (RoundSeq& s : round) {
-    const kernels::RopeCache& table = table_for(ws, s, d);
+  for (size_t i = 0; i < round.size(); ++i) {
+    RoundSeq& s = round[i];
+    const kernels::RopeCache& table = *tables[i];
     float* q = ws.q + s.row0 * d.QD;
     float* k = ws.k_new + s.row0 * d.KD;
     kernels::rope_forward(q, q, table, nullptr, s.pos, 1, s.m, static_cast<int>(d.H), kernels::RopeRole::kQuery);
@@ -144,11 +146,15 @@ void run_round(const InferenceWeights& w, std::vector<RoundSeq>& round, Inferenc
   for (const RoundSeq& s : round)
     for (int64_t t = 0; t < s.m; ++t)
       kernels::typed_row(ws.x + (s.row0 + t) * d.C, w.embedding, s.step->tokens[s.done + t]);
+  // Each sequence's RoPE table, looked up once for all layers.
+  ws.begin_round();
+  std::vector<const kernels::RopeCache*> tables;
+  for (const RoundSeq& s : round) tables.push_back(&table_for(ws, s, d));
   for (int64_t l = 0; l < cfg.n_layers; ++l) {
     const InferenceLayer& L = w.layers[l];
     kernels::rmsnorm_forward(ws.xn, ws.rstd, ws.x, L.attn_norm, R, d.C, cfg.norm_eps);
     linear_forward(ws.qkv, d.QKV, ws.xn, R, L.wqkv);
-    store_new_rows(ws, round, l, d, R);
+    store_new_rows(ws, round, tables, l, d, R);
     attend(ws, round, l, d);
     linear_forward(ws.x, d.C, ws.att, R, L.wo, /*accumulate=*/true);
     kernels::rmsnorm_forward(ws.xn, ws.rstd, ws.x, L.ffn_norm, R, d.C, cfg.norm_eps);

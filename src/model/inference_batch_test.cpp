@@ -77,6 +77,47 @@ TEST(InferenceBatch, SequencesTogetherEqualTheTrainingForward) {
   }
 }
 
+// RoPE tables are windows over each sequence's positions, looked up once per round for all
+// layers: ten sequences far apart (more windows than one table could serve) decode together
+// as the training forward says, and the tables held stay within the plan's count (each
+// sequence's window of this round and the last).
+TEST(InferenceBatch, SequencesInDifferentRopeWindowsDecodeTogether) {
+  const LlamaModel model = random_model(preset_config("test"), 47);
+  const InferenceWeights w = InferenceWeights::view(model);
+  const int64_t V = model.config.vocab_size;
+  const std::vector<int64_t> lengths = {3, 520, 70, 600, 9, 515, 130, 1030, 45, 530};
+  const int64_t S = static_cast<int64_t>(lengths.size()), rows = 64, ctx = 1040;
+  std::vector<std::vector<int32_t>> seqs;
+  std::vector<KVCache> caches;
+  for (int64_t i = 0; i < S; ++i) {
+    seqs.push_back(testing::random_ints(lengths[i] + 2, 48 + i, 0, static_cast<int32_t>(V - 1)));
+    caches.emplace_back(model.config, ctx);
+  }
+  InferenceWorkspace ws(model.config, rows);
+  std::vector<std::vector<float>> logits(static_cast<size_t>(S), std::vector<float>(V));
+  std::vector<SequenceStep> steps(static_cast<size_t>(S));
+  for (int64_t i = 0; i < S; ++i) {  // each prompt on its own
+    steps[i].cache = &caches[i];
+    steps[i].tokens = std::span<const int32_t>(seqs[i].data(), static_cast<size_t>(lengths[i]));
+    steps[i].logits = logits[i].data();
+    forward_batch(w, std::span<SequenceStep>(&steps[i], 1), ws);
+  }
+  std::vector<std::vector<float>> train;
+  for (int64_t i = 0; i < S; ++i) train.push_back(training_logits(model, seqs[i]));
+  for (int64_t k = 0; k < 2; ++k) {  // then all of them, one token each, in one call
+    for (int64_t i = 0; i < S; ++i)
+      steps[i].tokens = std::span<const int32_t>(seqs[i].data() + lengths[i] + k, 1);
+    forward_batch(w, steps, ws);
+    for (int64_t i = 0; i < S; ++i) {
+      EXPECT_LT(logit_error(logits[i].data(), train[i].data() + (lengths[i] + k) * V, V), kLogitTol)
+          << "sequence " << i << " decode step " << k;
+    }
+  }
+  const size_t tables = ws.bytes() - InferenceWorkspace::bytes_for(model.config, rows);
+  EXPECT_GT(tables, size_t{0});
+  EXPECT_LE(tables, InferenceWorkspace::rope_bytes_for(model.config, ctx, rows, S, false));
+}
+
 TEST(InferenceBatch, BadStepsThrowBeforeAnyChange) {
   const LlamaModel model = random_model(preset_config("test"), 43);
   const InferenceWeights w = InferenceWeights::view(model);

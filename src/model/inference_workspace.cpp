@@ -12,10 +12,7 @@ namespace longctx::model {
 
 namespace {
 
-// RoPE tables kept: one per sequence of a decoding round (each a window over its positions)
-// and frequency set (dynamic kinds), beyond which the least recently used is rebuilt.
-constexpr size_t kMaxTables = 8;
-constexpr int64_t kRopeWindow = 512;  // positions a table spans at least
+constexpr int64_t kRopeWindow = 512;  // positions a RoPE table spans at least
 
 void carve(Carver& c, const ModelConfig& cfg, int64_t R, InferenceWorkspace& ws) {
   const int64_t C = cfg.dim, D = cfg.resolved_head_dim(), QD = cfg.n_heads * D,
@@ -94,6 +91,15 @@ size_t InferenceWorkspace::bytes() const {
   return b;
 }
 
+void InferenceWorkspace::begin_round() {
+  // Tables no sequence used during the last round are stale (their sequences moved on, or a
+  // dynamic encoding's frequencies changed); the others stay, and so do those looked up
+  // from now on until the next call.
+  std::erase_if(tables_, [&](const Table& t) { return t.last_use < last_round_start_; });
+  last_round_start_ = round_start_;
+  round_start_ = ++clock_;
+}
+
 const kernels::RopeCache& InferenceWorkspace::rope_table(const kernels::RopeFreqs& freqs,
                                                          int head_dim, int64_t first, int64_t n,
                                                          bool exact) {
@@ -109,13 +115,8 @@ const kernels::RopeCache& InferenceWorkspace::rope_table(const kernels::RopeFreq
     }
   }
   // A window reaching kRopeWindow positions ahead, so that decoding rebuilds it once every
-  // kRopeWindow tokens; the least recently used table makes room (freed before the new
-  // one is built, so two never coexist).
+  // kRopeWindow tokens. Nothing is evicted here (a list: earlier references stay valid).
   const int64_t size = exact ? n : std::max(n, kRopeWindow);
-  if (tables_.size() >= kMaxTables)
-    tables_.erase(std::min_element(tables_.begin(), tables_.end(), [](const Table& a, const Table& b) {
-      return a.last_use < b.last_use;
-    }));
   tables_.push_back(Table{freqs, kernels::rope_cache_build(freqs, head_dim, size, exact ? 0 : first), clock_});
   return tables_.back().cache;
 }
@@ -124,7 +125,8 @@ size_t InferenceWorkspace::rope_bytes_for(const ModelConfig& config, int64_t con
                                           int64_t sequences, bool exact) {
   const size_t pairs = static_cast<size_t>(config.resolved_head_dim() / 2);
   if (exact) return static_cast<size_t>(context) * pairs * 4 * sizeof(float);  // cos, sin, 2 scales
-  const size_t tables = static_cast<size_t>(std::min<int64_t>(sequences, kMaxTables));
+  // Each sequence's window of this round and, at most, of the last one (begin_round).
+  const size_t tables = 2 * static_cast<size_t>(sequences);
   return tables * static_cast<size_t>(std::max(max_rows, kRopeWindow)) * pairs * 2 * sizeof(float);
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <vector>
 
 #include "core/buffer.h"
@@ -56,8 +57,11 @@ class InferenceWorkspace {
   // the rows being computed (rows equal those of a table from 0), never a context-long table.
   // With exact (xPos, whose scales are centred on the table) the table spans exactly [0, n),
   // n the cache's capacity.
+  // The reference stays valid until the next begin_round().
   const kernels::RopeCache& rope_table(const kernels::RopeFreqs& freqs, int head_dim, int64_t first,
                                        int64_t n, bool exact);
+  // Called before each forward round: drops the tables the previous round did not use.
+  void begin_round();
   // Bytes the RoPE tables of `sequences` sequences at most take (memory plans).
   static size_t rope_bytes_for(const ModelConfig& config, int64_t context, int64_t max_rows,
                                int64_t sequences, bool exact);
@@ -71,8 +75,8 @@ class InferenceWorkspace {
     kernels::RopeCache cache;
     uint64_t last_use = 0;
   };
-  std::vector<Table> tables_;
-  uint64_t clock_ = 0;
+  std::list<Table> tables_;
+  uint64_t clock_ = 0, round_start_ = 0, last_round_start_ = 0;
 };
 
 }  // namespace longctx::model
