@@ -178,6 +178,28 @@ TEST_P(AttentionSimd, ForwardWithoutLseGivesSameOutput) {
   EXPECT_TRUE(attention_testing::same_bits(out, g.out));
 }
 
+// Random keys and values of a B = 1 case stored in a cache's type, and the f32 rows that
+// storage decodes to.
+struct CachedKv {
+  size_t row_bytes;
+  std::vector<uint8_t> kc, vc;
+  std::vector<float> ks, vs;
+  CachedKv(StorageType type, const Case& c, uint64_t seed) {
+    const int64_t KD = static_cast<int64_t>(c.Hkv) * c.D;
+    const std::vector<float> k = random_normal<float>(c.T_kv * KD, seed + 1);
+    const std::vector<float> v = random_normal<float>(c.T_kv * KD, seed + 2);
+    row_bytes = storage_row_bytes(type, KD);
+    kc.resize(row_bytes * static_cast<size_t>(c.T_kv));
+    vc.resize(kc.size());
+    quantize_rows(kc.data(), type, k.data(), c.T_kv, KD);
+    quantize_rows(vc.data(), type, v.data(), c.T_kv, KD);
+    ks.resize(k.size());
+    vs.resize(v.size());
+    dequantize_rows(ks.data(), type, kc.data(), row_bytes, c.T_kv, KD);
+    dequantize_rows(vs.data(), type, vc.data(), row_bytes, c.T_kv, KD);
+  }
+};
+
 // The prefill form reads a KV cache in its stored type and converts the rows while
 // packing: bit-identical to the f32 forward on the converted rows, for every type, for
 // the query blocks that pack their own tiles (few rows) and those sharing a group's
@@ -197,17 +219,11 @@ TEST_P(AttentionSimd, CachedRowsMatchForwardOnConvertedRows) {
   for (const CachedCase& cc : cases) {
     const Case& c = cc.shape;
     SCOPED_TRACE(std::string(storage_type_name(cc.type)) + " " + describe(c));
-    const int64_t KD = static_cast<int64_t>(c.Hkv) * c.D;
     const std::vector<float> q = random_normal<float>(c.T_q * c.H * c.D, seed += 3);
-    const std::vector<float> k = random_normal<float>(c.T_kv * KD, seed + 1);
-    const std::vector<float> v = random_normal<float>(c.T_kv * KD, seed + 2);
-    const size_t row_bytes = storage_row_bytes(cc.type, KD);
-    std::vector<uint8_t> kc(row_bytes * static_cast<size_t>(c.T_kv)), vc(kc.size());
-    quantize_rows(kc.data(), cc.type, k.data(), c.T_kv, KD);
-    quantize_rows(vc.data(), cc.type, v.data(), c.T_kv, KD);
-    std::vector<float> ks(k.size()), vs(v.size());
-    dequantize_rows(ks.data(), cc.type, kc.data(), row_bytes, c.T_kv, KD);
-    dequantize_rows(vs.data(), cc.type, vc.data(), row_bytes, c.T_kv, KD);
+    const CachedKv kv(cc.type, c, seed);
+    const size_t row_bytes = kv.row_bytes;
+    const std::vector<uint8_t>&kc = kv.kc, &vc = kv.vc;
+    const std::vector<float>&ks = kv.ks, &vs = kv.vs;
     const AttentionShape s = shape_of(c);
     std::vector<float> want(q.size()), got(q.size(), -1.0f);
     attention_forward(want.data(), nullptr, q.data(), ks.data(), vs.data(), s);
@@ -243,14 +259,10 @@ TEST_P(AttentionSimd, CachedLongKeysBySegmentMatchUnsegmentedAndReference) {
   for (const SegCase& sc : cases) {
     const Case& c = sc.shape;
     SCOPED_TRACE(std::string(storage_type_name(sc.type)) + " " + describe(c));
-    const int64_t KD = static_cast<int64_t>(c.Hkv) * c.D;
     const std::vector<float> q = random_normal<float>(c.T_q * c.H * c.D, seed += 3);
-    const std::vector<float> k = random_normal<float>(c.T_kv * KD, seed + 1);
-    const std::vector<float> v = random_normal<float>(c.T_kv * KD, seed + 2);
-    const size_t row_bytes = storage_row_bytes(sc.type, KD);
-    std::vector<uint8_t> kc(row_bytes * static_cast<size_t>(c.T_kv)), vc(kc.size());
-    quantize_rows(kc.data(), sc.type, k.data(), c.T_kv, KD);
-    quantize_rows(vc.data(), sc.type, v.data(), c.T_kv, KD);
+    const CachedKv kv(sc.type, c, seed);
+    const size_t row_bytes = kv.row_bytes;
+    const std::vector<uint8_t>&kc = kv.kc, &vc = kv.vc;
     const AttentionShape s = shape_of(c);
     const KvRowsView kr{sc.type, kc.data(), row_bytes}, vr{sc.type, vc.data(), row_bytes};
     // With 2 threads the keys are packed a segment at a time: past two segments' worth of
@@ -267,10 +279,7 @@ TEST_P(AttentionSimd, CachedLongKeysBySegmentMatchUnsegmentedAndReference) {
     attention_forward_cached(whole.data(), q.data(), kr, vr, s);
     set_num_threads(0);
     EXPECT_TRUE(attention_testing::same_bits(seg, whole));
-    std::vector<float> ks(k.size()), vs(v.size());
-    dequantize_rows(ks.data(), sc.type, kc.data(), row_bytes, c.T_kv, KD);
-    dequantize_rows(vs.data(), sc.type, vc.data(), row_bytes, c.T_kv, KD);
-    const auto qd = convert<double>(q), kd = convert<double>(ks), vd = convert<double>(vs);
+    const auto qd = convert<double>(q), kd = convert<double>(kv.ks), vd = convert<double>(kv.vs);
     std::vector<double> want(q.size());
     ref::attention_forward(want.data(), nullptr, qd.data(), kd.data(), vd.data(), s, nullptr);
     // Tolerances of expect_close_to_reference (out): fp32 sums over up to 9,000 keys.
