@@ -15,7 +15,8 @@ struct FmaPeak {
   double gflops_wall = 0.0;      // FLOPs of all threads / wall time (lower on a busy machine)
   int threads = 0;
   std::string simd_target;       // target whose FMAs were timed
-  double clock_ghz = 0.0;        // nominal clock (see clock_source), 0 when unknown
+  double clock_ghz = 0.0;        // running clock, measured (see clock_source), 0 when unknown
+  double nominal_clock_ghz = 0.0;  // /proc/cpuinfo's cpu MHz (no boost), 0 when absent
   std::string clock_source;      // where clock_ghz comes from
   double flop_per_cycle = 0.0;   // per core: measured / (threads x clock), rounded to a power of 2
   double theoretical_gflops = 0.0;  // threads x flop_per_cycle x clock_ghz (0 when no clock)

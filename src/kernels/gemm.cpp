@@ -14,8 +14,12 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/cache_control.h>
 #include <hwy/highway.h>
+#if HWY_ARCH_X86
+#include <immintrin.h>
+#endif
 
 #include "core/buffer.h"
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "kernels/storage_type-inl.h"
 
@@ -40,7 +44,6 @@ constexpr int64_t kMR = 12;
 constexpr int64_t kMR = 6;
 #endif
 constexpr int64_t kKC = 256;       // depth of a packed block: a B micro-panel is kKC * kNR floats
-constexpr int64_t kMC = kMR * 20;  // rows of A per block (AVX2: 120 x 256 floats = 120 KiB)
 constexpr int64_t kNC = 4096;      // columns of B per block (256 x 4096 floats = 4 MiB)
 static_assert(kNC % kNR == 0, "NC must hold whole micro-panels");
 
@@ -233,6 +236,210 @@ void tile(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, i
   for (int64_t r = 0; r < rows; ++r) std::memcpy(c + r * ldc, t + r * kNR, cols * sizeof(float));
 }
 
+// The operand layouts gemm_packed can run on. Each says what a packed element is, the
+// micro-tile (kRows x kCols), how many elements one row of a micro-panel holds per kc
+// depth, how to pack blocks of A and B, and the micro-tile itself.
+//
+// FloatPanels: fp32 elements, (kc, kMR) A and (kc, kNR) B micro-panels, FMA micro-tiles;
+// kBf16 rounds every operand to bf16 while packing (the products then see bf16 inputs).
+template <bool kBf16>
+struct FloatPanels {
+  using T = float;
+  static constexpr int64_t kRows = kMR, kCols = kNR;
+  static int64_t depth(int64_t kc) { return kc; }
+  static void pack_a_block(T* ap, const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
+    pack_a<kBf16>(ap, g, i0, mc, p0, kc);
+  }
+  static void pack_b_block(T* bp, const GemmArgs& g, int64_t jc, int64_t nc, int64_t p0, int64_t kc,
+                           int part, int parts) {
+    pack_b_share<kBf16>(bp, g, jc, nc, p0, kc, part, parts);
+  }
+  static void run_tile(int64_t kc, const T* ap, const T* bp, float* c, int64_t ldc, int64_t rows,
+                       int64_t cols, bool load_c) {
+    tile(kc, ap, bp, c, ldc, rows, cols, load_c);
+  }
+};
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// Bf16Pairs (AVX-512 targets, used when the CPU has AVX512_BF16): each packed element is
+// two bf16 operands of adjacent depths k, k+1 (k even; the lower half holds k) in 32 bits,
+// and the micro-tile multiplies them with vdpbf16ps: per fp32 lane, acc += a_k b_k +
+// a_k+1 b_k+1 from bf16 inputs, 32 products per instruction where an fp32 FMA does 16.
+// The operands are rounded to bf16 (nearest, ties to even) as FloatPanels<true> does, so
+// the two differ only in the order and rounding of the fp32 sums (and vdpbf16ps treats
+// bf16 subnormals as zero). A depth kc is kc / 2 pairs rounded up, the odd last one
+// paired with zero; A micro-panels are (pairs, kRows), B micro-panels (pairs, kCols).
+HWY_INLINE uint32_t bf16_pair(float lo, float hi) {
+  return uint32_t{store::float_to_bf16(lo)} | uint32_t{store::float_to_bf16(hi)} << 16;
+}
+
+struct Bf16Pairs {
+  using T = uint32_t;
+  static constexpr int64_t kRows = 12, kCols = 32;
+  static int64_t depth(int64_t kc) { return (kc + 1) / 2; }
+
+  // Rows i0 .. i0+mc of op(A), depth p0 .. p0+kc (see pack_a; zero past mc and kc).
+  static void pack_a_block(T* HWY_RESTRICT ap, const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0,
+                           int64_t kc) {
+    const int64_t kd = depth(kc), even = kc / 2;
+    if (!g.trans_a) {
+      for (int64_t ir = 0; ir < mc; ir += kRows) {
+        T* HWY_RESTRICT dst = ap + ir * kd;
+        const int64_t rows = std::min(kRows, mc - ir);
+        const float* HWY_RESTRICT src = g.a + (i0 + ir) * g.lda + p0;
+        const int64_t lda = g.lda;
+        if (rows == kRows) {
+          for (int64_t kp = 0; kp < even; ++kp) {
+#pragma GCC unroll 12
+            for (int64_t r = 0; r < kRows; ++r)
+              dst[kp * kRows + r] = bf16_pair(src[r * lda + 2 * kp], src[r * lda + 2 * kp + 1]);
+          }
+        } else {
+          for (int64_t kp = 0; kp < even; ++kp)
+            for (int64_t r = 0; r < kRows; ++r)
+              dst[kp * kRows + r] =
+                  r < rows ? bf16_pair(src[r * lda + 2 * kp], src[r * lda + 2 * kp + 1]) : 0u;
+        }
+        if (kd > even)
+          for (int64_t r = 0; r < kRows; ++r)
+            dst[even * kRows + r] = r < rows ? bf16_pair(src[r * lda + kc - 1], 0.0f) : 0u;
+      }
+      return;
+    }
+    // op(A) = A^T: stored rows p0 + 2kp and p0 + 2kp + 1 hold the pair of every output row.
+    for (int64_t kp = 0; kp < kd; ++kp) {
+      const float* HWY_RESTRICT lo = g.a + (p0 + 2 * kp) * g.lda + i0;
+      const float* HWY_RESTRICT hi = 2 * kp + 1 < kc ? lo + g.lda : nullptr;
+      for (int64_t ir = 0; ir < mc; ir += kRows) {
+        T* HWY_RESTRICT dst = ap + ir * kd + kp * kRows;
+        const int64_t rows = std::min(kRows, mc - ir);
+        if (rows == kRows && hi != nullptr) {
+#pragma GCC unroll 12
+          for (int64_t r = 0; r < kRows; ++r) dst[r] = bf16_pair(lo[ir + r], hi[ir + r]);
+        } else {
+          for (int64_t r = 0; r < kRows; ++r)
+            dst[r] = r < rows ? bf16_pair(lo[ir + r], hi ? hi[ir + r] : 0.0f) : 0u;
+        }
+      }
+    }
+  }
+
+  // One (pairs, kCols) micro-panel from B stored (N, K) with row stride ld: the first
+  // `cols` rows, zero past them and past kc.
+  static void pack_b_panel_pairs(T* HWY_RESTRICT panel, const float* HWY_RESTRICT src, int64_t ld,
+                                 int64_t kc, int64_t cols) {
+    const int64_t kd = depth(kc), even = kc / 2;
+    if (cols == kCols) {
+      for (int64_t kp = 0; kp < even; ++kp) {
+#pragma GCC unroll 32
+        for (int64_t j = 0; j < kCols; ++j)
+          panel[kp * kCols + j] = bf16_pair(src[j * ld + 2 * kp], src[j * ld + 2 * kp + 1]);
+      }
+    } else {
+      for (int64_t kp = 0; kp < even; ++kp)
+        for (int64_t j = 0; j < kCols; ++j)
+          panel[kp * kCols + j] =
+              j < cols ? bf16_pair(src[j * ld + 2 * kp], src[j * ld + 2 * kp + 1]) : 0u;
+    }
+    if (kd > even)
+      for (int64_t j = 0; j < kCols; ++j)
+        panel[even * kCols + j] = j < cols ? bf16_pair(src[j * ld + kc - 1], 0.0f) : 0u;
+  }
+
+  // Columns jc .. jc+nc of op(B), depth p0 .. p0+kc, the work share [part/parts] (see
+  // pack_b_share: by pairs of depth rows for B stored (K, N), by panels for (N, K)).
+  static void pack_b_block(T* HWY_RESTRICT bp, const GemmArgs& g, int64_t jc, int64_t nc,
+                           int64_t p0, int64_t kc, int part, int parts) {
+    const int64_t kd = depth(kc);
+    const int64_t n_panels = (nc + kCols - 1) / kCols;
+    if (!g.trans_b) {
+      for (int64_t kp = kd * part / parts; kp < kd * (part + 1) / parts; ++kp) {
+        const float* HWY_RESTRICT lo = g.b + (p0 + 2 * kp) * g.ldb + jc;
+        const float* HWY_RESTRICT hi = 2 * kp + 1 < kc ? lo + g.ldb : nullptr;
+        for (int64_t p = 0; p < n_panels; ++p) {
+          T* HWY_RESTRICT dst = bp + p * kd * kCols + kp * kCols;
+          const int64_t cols = std::min(kCols, nc - p * kCols);
+          if (cols == kCols && hi != nullptr) {
+#pragma GCC unroll 32
+            for (int64_t j = 0; j < kCols; ++j) dst[j] = bf16_pair(lo[p * kCols + j], hi[p * kCols + j]);
+          } else {
+            for (int64_t j = 0; j < kCols; ++j)
+              dst[j] = j < cols ? bf16_pair(lo[p * kCols + j], hi ? hi[p * kCols + j] : 0.0f) : 0u;
+          }
+        }
+      }
+      return;
+    }
+    HWY_ALIGN float converted[kCols * kKC];
+    for (int64_t p = n_panels * part / parts; p < n_panels * (part + 1) / parts; ++p) {
+      const int64_t cols = std::min(kCols, nc - p * kCols);
+      T* HWY_RESTRICT panel = bp + p * kd * kCols;
+      if (g.b_rows == nullptr) {
+        pack_b_panel_pairs(panel, g.b + (jc + p * kCols) * g.ldb + p0, g.ldb, kc, cols);
+        continue;
+      }
+      const auto* rows = static_cast<const uint8_t*>(g.b_rows) + (jc + p * kCols) * g.b_row_bytes;
+      for (int64_t j = 0; j < cols; ++j)
+        store::dequantize_range(converted + j * kc, g.b_type, rows + j * g.b_row_bytes, p0, kc);
+      pack_b_panel_pairs(panel, converted, kc, kc, cols);
+    }
+  }
+
+  // C tile (kRows, kCols) = (load_c ? C : 0) + the pairs' products (see micro_tile). Raw
+  // intrinsics only: the function's own target adds AVX512_BF16 to the AVX-512 target,
+  // and with clang that attribute replaces Highway's, so no Highway op may be inlined here.
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) static void
+  dp_tile(int64_t kd, const T* HWY_RESTRICT ap, const T* HWY_RESTRICT bp, float* HWY_RESTRICT c,
+          int64_t ldc, bool load_c) {
+#pragma GCC unroll 12
+    for (int64_t r = 0; r < kRows; ++r) {
+      __builtin_prefetch(c + r * ldc);
+      __builtin_prefetch(c + r * ldc + kCols - 1);
+    }
+    __m512 acc0[kRows], acc1[kRows];
+#pragma GCC unroll 12
+    for (int64_t r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int64_t kp = 0; kp < kd; ++kp) {
+      const __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(bp));
+      const __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(bp + 16));
+#pragma GCC unroll 12
+      for (int64_t r = 0; r < kRows; ++r) {
+        const __m512bh a = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(ap[r])));
+        acc0[r] = _mm512_dpbf16_ps(acc0[r], a, b0);
+        acc1[r] = _mm512_dpbf16_ps(acc1[r], a, b1);
+      }
+      ap += kRows;
+      bp += kCols;
+    }
+#pragma GCC unroll 12
+    for (int64_t r = 0; r < kRows; ++r) {
+      if (load_c) {
+        acc0[r] = _mm512_add_ps(acc0[r], _mm512_loadu_ps(c + r * ldc));
+        acc1[r] = _mm512_add_ps(acc1[r], _mm512_loadu_ps(c + r * ldc + 16));
+      }
+      _mm512_storeu_ps(c + r * ldc, acc0[r]);
+      _mm512_storeu_ps(c + r * ldc + 16, acc1[r]);
+    }
+  }
+
+  static void run_tile(int64_t kc, const T* ap, const T* bp, float* c, int64_t ldc, int64_t rows,
+                       int64_t cols, bool load_c) {
+    const int64_t kd = depth(kc);
+    if (rows == kRows && cols == kCols) {
+      dp_tile(kd, ap, bp, c, ldc, load_c);
+      return;
+    }
+    HWY_ALIGN float t[kRows * kCols];
+    if (load_c) {
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(t + r * kCols, c + r * ldc, cols * sizeof(float));
+    }
+    dp_tile(kd, ap, bp, t, kCols, load_c);
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(c + r * ldc, t + r * kCols, cols * sizeof(float));
+  }
+};
+#endif  // AVX-512 targets
+
 // sum_k a[k] * b[k], fixed order (4 vector accumulators, then the tail).
 HWY_INLINE float dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, int64_t n) {
   const Df d;
@@ -294,46 +501,48 @@ void gemm_few_rows(const GemmArgs& g) {
 }
 
 // Packing, blocking and the micro-tiles (any M; gemm_target sends small M without bf16
-// rounding to gemm_few_rows).
-template <bool kBf16>
+// rounding to gemm_few_rows), for the operand layout P (FloatPanels or Bf16Pairs).
+template <class P>
 void gemm_packed(const GemmArgs& g) {
+  using T = typename P::T;
+  constexpr int64_t kRows = P::kRows, kCols = P::kCols, kBlockRows = P::kRows * 20;
   const int n_threads = omp_get_max_threads();
-  const int64_t kc_max = std::min(kKC, g.K);
-  const int64_t nc_max = std::min(kNC, ceil_div(g.N, kNR) * kNR);
-  // Row blocks of whole micro-tiles (at most kMC rows) whose sizes differ by at most one
+  const int64_t kd_max = P::depth(std::min(kKC, g.K));  // packed elements per micro-panel row
+  const int64_t nc_max = std::min(kNC, ceil_div(g.N, kCols) * kCols);
+  // Row blocks of whole micro-tiles (at most kBlockRows: AVX2 120 rows, 120 KiB of A at kc 256) whose sizes differ by at most one
   // micro-tile (block ic holds tiles [ic * tiles / n_ic, (ic + 1) * tiles / n_ic)), so
   // no thread is left with more rows than another; their number a multiple of the thread
   // count when blocks of at least 4 micro-tiles allow, so each thread's A blocks are
   // packed once and serve the whole width of B. (Blocks of one fixed size left the last
   // one short: a 512-row prefill chunk made 5 blocks of 90 rows and one of 62, so with 2
   // threads one had 270 rows to the other's 242; now 258 and 254.)
-  const int64_t tiles = ceil_div(g.M, kMR);
-  int64_t n_ic = ceil_div(tiles, kMC / kMR);
+  const int64_t tiles = ceil_div(g.M, kRows);
+  int64_t n_ic = ceil_div(tiles, kBlockRows / kRows);
   const int64_t n_ic_even = ceil_div(n_ic, n_threads) * n_threads;
   if (n_ic_even != n_ic && tiles / n_ic_even >= 4) n_ic = n_ic_even;
-  const int64_t mc_block = ceil_div(tiles, n_ic) * kMR;  // the largest block, <= kMC
-  const auto block_row = [&](int64_t ic) { return std::min(g.M, ic * tiles / n_ic * kMR); };
+  const int64_t mc_block = ceil_div(tiles, n_ic) * kRows;  // the largest block, <= kBlockRows
+  const auto block_row = [&](int64_t ic) { return std::min(g.M, ic * tiles / n_ic * kRows); };
   // Allocated before the parallel region so that running out of memory throws here.
-  Buffer<float> b_block(static_cast<size_t>(kc_max * nc_max));             // (nc/kNR) x (kc, kNR)
-  Buffer<float> a_blocks(static_cast<size_t>(n_threads * mc_block * kc_max));  // per thread (mc, kc)
+  Buffer<T> b_block(static_cast<size_t>(kd_max * nc_max));                // (nc/kCols) x (kd, kCols)
+  Buffer<T> a_blocks(static_cast<size_t>(n_threads * mc_block * kd_max));  // per thread (mc, kd)
   const bool par = g.M * g.N * g.K > (1 << 18);
 #pragma omp parallel num_threads(n_threads) if (par)
   {
     const int t = omp_get_thread_num();
     const int nt = omp_get_num_threads();
-    float* ap = a_blocks.data() + static_cast<int64_t>(t) * mc_block * kc_max;
+    T* ap = a_blocks.data() + static_cast<int64_t>(t) * mc_block * kd_max;
     for (int64_t jc = 0; jc < g.N; jc += kNC) {
       const int64_t nc = std::min(kNC, g.N - jc);
-      const int64_t n_panels = ceil_div(nc, kNR);
+      const int64_t n_panels = ceil_div(nc, kCols);
       // Work items: (row block, run of B micro-panels). The runs split the block's
       // panels evenly and their number makes the items a multiple of the thread count,
       // so every thread gets the same work; a static schedule hands each thread adjacent
       // items, which mostly share a row block, so A is rarely packed twice.
       const int64_t n_chunks = work_chunks(n_ic, n_panels, nt);
       for (int64_t pc = 0; pc < g.K; pc += kKC) {
-        const int64_t kc = std::min(kKC, g.K - pc);
+        const int64_t kc = std::min(kKC, g.K - pc), kd = P::depth(kc);
         const bool load_c = g.accumulate || pc > 0;
-        pack_b_share<kBf16>(b_block.data(), g, jc, nc, pc, kc, t, nt);
+        P::pack_b_block(b_block.data(), g, jc, nc, pc, kc, t, nt);
 #pragma omp barrier
         int64_t packed_ic = -1;
 #pragma omp for schedule(static)
@@ -341,17 +550,17 @@ void gemm_packed(const GemmArgs& g) {
           const int64_t ic = item / n_chunks, chunk = item % n_chunks;
           const int64_t i0 = block_row(ic), mc = block_row(ic + 1) - i0;
           if (packed_ic != ic) {
-            pack_a<kBf16>(ap, g, i0, mc, pc, kc);
+            P::pack_a_block(ap, g, i0, mc, pc, kc);
             packed_ic = ic;
           }
           const int64_t p_begin = chunk * n_panels / n_chunks;
           const int64_t p_end = (chunk + 1) * n_panels / n_chunks;
           for (int64_t p = p_begin; p < p_end; ++p) {
-            const int64_t j0 = jc + p * kNR, cols = std::min(kNR, g.N - j0);
-            const float* bp = b_block.data() + p * kc * kNR;
-            for (int64_t ir = 0; ir < mc; ir += kMR)
-              tile(kc, ap + ir * kc, bp, g.c + (i0 + ir) * g.ldc + j0, g.ldc,
-                   std::min(kMR, mc - ir), cols, load_c);
+            const int64_t j0 = jc + p * kCols, cols = std::min(kCols, g.N - j0);
+            const T* bp = b_block.data() + p * kd * kCols;
+            for (int64_t ir = 0; ir < mc; ir += kRows)
+              P::run_tile(kc, ap + ir * kd, bp, g.c + (i0 + ir) * g.ldc + j0, g.ldc,
+                          std::min(kRows, mc - ir), cols, load_c);
           }
         }
       }
@@ -369,11 +578,17 @@ void gemm_target(const GemmArgs& g) {
     return;
   }
   if (g.bf16_inputs) {
-    gemm_packed<true>(g);
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+    if (gemm_bf16_instruction()) {
+      gemm_packed<Bf16Pairs>(g);
+      return;
+    }
+#endif
+    gemm_packed<FloatPanels<true>>(g);
   } else if (g.M <= kGemvRows && g.b_rows == nullptr) {
     gemm_few_rows(g);
   } else {
-    gemm_packed<false>(g);
+    gemm_packed<FloatPanels<false>>(g);
   }
 }
 
@@ -429,6 +644,11 @@ MatmulPrecision precision_from_environment() {
                      : MatmulPrecision::kF32;
 }
 
+std::atomic<bool>& bf16_instruction_allowed() {
+  static std::atomic<bool> allowed{true};
+  return allowed;
+}
+
 std::atomic<int>& precision_state() {
   static std::atomic<int> state{static_cast<int>(precision_from_environment())};
   return state;
@@ -466,6 +686,13 @@ void gemm_blas(const GemmArgs& g) {
               static_cast<int>(g.ldb), g.accumulate ? 1.0f : 0.0f, g.c, static_cast<int>(g.ldc));
 }
 
+bool gemm_bf16_instruction() {
+  static const bool cpu_has = cpu_features().avx512_bf16;
+  return cpu_has && bf16_instruction_allowed().load(std::memory_order_relaxed);
+}
+
+void set_gemm_bf16_instruction(bool allowed) { bf16_instruction_allowed().store(allowed); }
+
 MatmulEngine matmul_engine() { return static_cast<MatmulEngine>(engine_state().load()); }
 
 void set_matmul_engine(MatmulEngine engine) { engine_state().store(static_cast<int>(engine)); }
@@ -502,7 +729,8 @@ MatmulEngine parse_matmul_engine(const char* text, const char* what) {
 
 size_t gemm_scratch_bytes(int64_t M, int64_t N, int64_t K, int n_threads) {
   // gemm_packed's blocks with the largest micro-tile of any target (AVX-512: 12 rows x 32
-  // columns; kKC = 256, kNC = 4096, kMC = 20 micro-tile rows); gemm_few_rows' A rows.
+  // columns; kKC = 256, kNC = 4096, 20 micro-tile rows per block; fp32 elements, the
+  // largest: bf16 pairs take half); gemm_few_rows' A rows.
   const auto round_up = [](int64_t x, int64_t m) { return (x + m - 1) / m * m; };
   const int64_t kc = std::min<int64_t>(256, K), nc = std::min<int64_t>(4096, round_up(N, 32));
   const int64_t mc = std::min<int64_t>(240, round_up(M, 12));

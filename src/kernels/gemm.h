@@ -5,7 +5,9 @@
 //
 // Goto/BLIS structure: B is packed in (KC x NR) micro-panels, A in (MR x KC) ones,
 // and an MR x NR register-blocked micro-kernel accumulates with FMA (AVX2: 6 x 16,
-// AVX-512: 12 x 32, scalar fallback: 4 x 2). Blocks: KC = 256 depth (one B micro-panel
+// AVX-512: 12 x 32, scalar fallback: 4 x 2). With bf16 inputs on a CPU with AVX512_BF16
+// the panels hold pairs of bf16 operands of adjacent depths and a 12 x 32 micro-kernel
+// multiplies them with vdpbf16ps (twice the products per instruction). Blocks: KC = 256 depth (one B micro-panel
 // in L1), MC rows of A per block (L2), NC = 4096 columns of B per block (L3). Threads
 // of the one OpenMP pool share the packed B block and each packs its own A blocks.
 //
@@ -61,6 +63,14 @@ size_t gemm_scratch_bytes(int64_t M, int64_t N, int64_t K, int n_threads);
 // The same product through the BLAS library chosen at configure time (cblas_sgemm):
 // the reference for tests and benchmarks.
 void gemm_blas(const GemmArgs& args);
+
+// Whether products with bf16 inputs use the CPU's bf16 dot-product instruction
+// (AVX512_BF16 vdpbf16ps, on the AVX-512 targets): true when the CPU has it, unless
+// set_gemm_bf16_instruction(false) turned it off (tests and benchmarks compare the two
+// ways). Without it, bf16 inputs are fp32 FMAs on rounded operands: the same products,
+// the sums in a different order.
+bool gemm_bf16_instruction();
+void set_gemm_bf16_instruction(bool allowed);
 
 // Rows handled without packing (decode steps, tiny batches).
 constexpr int64_t kGemvRows = 4;

@@ -112,11 +112,12 @@ nlohmann::json machine_peaks_json(const MachinePeaks& p) {
           {"fma_peak_simd_target", p.fma.simd_target},
           {"clock_ghz", p.fma.clock_ghz},
           {"clock_source", p.fma.clock_source},
+          {"nominal_clock_ghz", p.fma.nominal_clock_ghz},
           {"flop_per_cycle_per_core", p.fma.flop_per_cycle},
           {"theoretical_peak_gflops", p.fma.theoretical_gflops},
           {"theoretical_peak_rule",
            "threads x FLOP/cycle (measured FMA rate / (threads x clock), rounded to a power of "
-           "2) x nominal clock"},
+           "2) x clock (measured running clock, see clock_source)"},
           {"own_gemm_gflops_square2048", p.own_gemm_gflops},
           {"blas_gemm_gflops_square2048", p.blas_gemm_gflops},
           {"best_gemm_gflops", p.best_gemm_gflops()},

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -143,33 +144,74 @@ TEST_P(GemmSimd, MatchesDoubleReferenceOverOddShapesAndTransposes) {
   });
 }
 
+// The ways products with bf16 inputs run on the dispatched target: with the CPU's bf16
+// dot-product instruction where it has one (gemm_bf16_instruction(); used by the AVX-512
+// targets), and always as fp32 FMAs on the rounded operands. Each way is set for the
+// scope of a Bf16Way and the default (the instruction allowed) restored after.
+std::vector<bool> bf16_ways() {
+  return gemm_bf16_instruction() ? std::vector<bool>{true, false} : std::vector<bool>{false};
+}
+
+struct Bf16Way {
+  explicit Bf16Way(bool instruction) { set_gemm_bf16_instruction(instruction); }
+  ~Bf16Way() { set_gemm_bf16_instruction(true); }
+};
+
+bool avx512_target(int64_t target) { return std::string(simd_target_name(target)).rfind("AVX3", 0) == 0; }
+
 // bf16 inputs (GemmArgs::bf16_inputs): the same shapes against a double reference of the
 // rounded operands; and the rounding must show against the unrounded product (bf16 keeps
-// 8 mantissa bits: errors ~2^-9 / sqrt(K) of the scale, far above fp32's).
+// 8 mantissa bits: errors ~2^-9 / sqrt(K) of the scale, far above fp32's). Both ways.
 TEST_P(GemmSimd, Bf16InputsMatchDoubleReferenceOfRoundedOperands) {
-  for_each_case(100, [](const GemmCase& t, Operands o) {
-    o.args.bf16_inputs = true;
-    const std::vector<float> before = o.c;
-    gemm(o.args);
-    EXPECT_LE(normalised_error(o, before, /*bf16=*/true), tolerance(t.K));
-    if (t.K >= 64 && !t.accumulate) {
-      EXPECT_GT(normalised_error(o, before), 10 * tolerance(t.K));
-    }
-  });
+  for (const bool instruction : bf16_ways()) {
+    SCOPED_TRACE(instruction ? "bf16 instruction" : "fp32 FMA on rounded operands");
+    const Bf16Way way(instruction);
+    for_each_case(100, [](const GemmCase& t, Operands o) {
+      o.args.bf16_inputs = true;
+      const std::vector<float> before = o.c;
+      gemm(o.args);
+      EXPECT_LE(normalised_error(o, before, /*bf16=*/true), tolerance(t.K));
+      if (t.K >= 64 && !t.accumulate) {
+        EXPECT_GT(normalised_error(o, before), 10 * tolerance(t.K));
+      }
+    });
+  }
+}
+
+// On an AVX-512 target of a CPU with AVX512_BF16 the instruction is what runs: its pairs
+// are summed in another order than the FMA way's, so the two results differ in the last
+// bits (and each meets the reference above). Skips where the CPU lacks the instruction.
+TEST_P(GemmSimd, Bf16InstructionRunsWhereTheCpuHasIt) {
+  if (!avx512_target(GetParam()) || !gemm_bf16_instruction())
+    GTEST_SKIP() << "no bf16 instruction on target " << simd_target_name(GetParam())
+                 << " (CPU avx512_bf16: " << gemm_bf16_instruction() << ")";
+  const GemmCase t{100, 70, 300, false, true, false};
+  Operands with = make_operands(t, 5), without = make_operands(t, 5);
+  with.args.bf16_inputs = without.args.bf16_inputs = true;
+  gemm(with.args);
+  {
+    const Bf16Way way(false);
+    gemm(without.args);
+  }
+  EXPECT_NE(std::memcmp(with.c.data(), without.c.data(), with.c.size() * sizeof(float)), 0);
+  EXPECT_LE(testing::max_rel_error(with.c, without.c), 1e-2);
 }
 
 TEST_P(GemmSimd, BitIdenticalForAnyThreadCount) {
   for (const bool bf16 : {false, true}) {
-    SCOPED_TRACE(bf16 ? "bf16 inputs" : "fp32");
-    const GemmCase t{300, 530, 600, false, true, true};
-    Operands one = make_operands(t, 77), two = make_operands(t, 77);
-    one.args.bf16_inputs = two.args.bf16_inputs = bf16;
-    set_num_threads(1);
-    gemm(one.args);
-    set_num_threads(2);
-    gemm(two.args);
-    set_num_threads(0);
-    EXPECT_EQ(std::memcmp(one.c.data(), two.c.data(), one.c.size() * sizeof(float)), 0);
+    for (const bool instruction : bf16 ? bf16_ways() : std::vector<bool>{false}) {
+      SCOPED_TRACE(bf16 ? (instruction ? "bf16 instruction" : "bf16 inputs, FMA") : "fp32");
+      const Bf16Way way(instruction);
+      const GemmCase t{300, 530, 600, false, true, true};
+      Operands one = make_operands(t, 77), two = make_operands(t, 77);
+      one.args.bf16_inputs = two.args.bf16_inputs = bf16;
+      set_num_threads(1);
+      gemm(one.args);
+      set_num_threads(2);
+      gemm(two.args);
+      set_num_threads(0);
+      EXPECT_EQ(std::memcmp(one.c.data(), two.c.data(), one.c.size() * sizeof(float)), 0);
+    }
   }
 }
 

@@ -74,6 +74,13 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
+std::string matmul_bf16_method() {
+  const bool avx512 = std::string(simd_target_name(simd_dispatched_target())).rfind("AVX3", 0) == 0;
+  if (avx512 && gemm_bf16_instruction()) return "vdpbf16ps (AVX512_BF16)";
+  return cpu_features().avx512_bf16 && avx512 ? "fp32 FMA on bf16-rounded operands (instruction turned off)"
+                                              : "fp32 FMA on bf16-rounded operands (no AVX512_BF16 here)";
+}
+
 PlatformInfo platform_info() {
   PlatformInfo p;
   p.version = LONGCTX_VERSION;
@@ -84,6 +91,7 @@ PlatformInfo platform_info() {
   fill_blas(p);
   p.matmul_engine = matmul_engine_name(matmul_engine());
   p.matmul_precision = matmul_precision_name(matmul_precision());
+  p.matmul_bf16_method = matmul_bf16_method();
   p.threads = num_threads();
   const CpuFeatures& cpu = cpu_features();
   p.cpu_vendor = cpu.vendor;
@@ -108,6 +116,7 @@ nlohmann::json platform_json() {
           {"blas_config", p.blas_config},
           {"matmul_engine", p.matmul_engine},
           {"matmul_precision", p.matmul_precision},
+          {"matmul_bf16_method", p.matmul_bf16_method},
           {"threads", p.threads},
           {"cpu_vendor", p.cpu_vendor},
           {"cpu_model", p.cpu_model},
@@ -135,8 +144,9 @@ std::string platform_text() {
       << "matmul inputs:  " << p.matmul_precision
       << (p.matmul_precision == "fp32"
               ? " (LONGCTX_MATMUL_PRECISION=bf16 or train --matmul-precision bf16: bf16 operands)"
-              : " (bf16 operands, fp32 accumulation; no bf16 instruction used yet)")
+              : " (bf16 operands, fp32 accumulation)")
       << "\n"
+      << "bf16 products:  " << p.matmul_bf16_method << "\n"
       << "threads:        " << p.threads << " (of " << p.logical_cpus << " logical CPUs)\n"
       << "CPU:            " << p.cpu_model << " (" << p.cpu_vendor << ")\n"
       << "CPU has:        " << join(present) << "\n"

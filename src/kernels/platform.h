@@ -23,6 +23,7 @@ struct PlatformInfo {
   std::string blas_threading;  // "openmp", "pthreads" or "sequential"
   std::string matmul_engine;   // what the model's matrix products run on: "own" or "blas"
   std::string matmul_precision;  // what they multiply in: "fp32" or "bf16" (bf16 operands)
+  std::string matmul_bf16_method;  // how bf16 operands are multiplied on this CPU and target
   int threads = 0;             // OpenMP / BLAS threads longctx uses
   std::string cpu_vendor, cpu_model;
   int logical_cpus = 0;
@@ -31,6 +32,9 @@ struct PlatformInfo {
 
 PlatformInfo platform_info();
 nlohmann::json platform_json();
+// How the own GEMM multiplies bf16 operands here: "vdpbf16ps (AVX512_BF16)" on an AVX-512
+// target of a CPU with the instruction, else fp32 FMAs on the rounded operands.
+std::string matmul_bf16_method();
 // Human-readable, one fact per line.
 std::string platform_text();
 

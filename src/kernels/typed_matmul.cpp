@@ -233,6 +233,9 @@ void typed_matmul(float* out, int64_t ldo, const float* x, int64_t N, const Type
   g.trans_b = true;
   g.accumulate = accumulate;
   g.ldc = ldo;
+  // LONGCTX_MATMUL_PRECISION=bf16: prefill-sized products take bf16 inputs (the own GEMM;
+  // vdpbf16ps where the CPU has AVX512_BF16). Opt-in: the activations are then rounded.
+  g.bf16_inputs = matmul_precision() == MatmulPrecision::kBf16;
   if (w.type == StorageType::kF32 && w.row_bytes % 4 == 0) {
     g.N = w.rows;
     g.b = static_cast<const float*>(w.data), g.ldb = static_cast<int64_t>(w.row_bytes / 4);
@@ -240,7 +243,7 @@ void typed_matmul(float* out, int64_t ldo, const float* x, int64_t N, const Type
     gemm_by_engine(g);
     return;
   }
-  if (matmul_engine() == MatmulEngine::kOwn) {
+  if (matmul_engine() == MatmulEngine::kOwn || g.bf16_inputs) {
     // The own GEMM converts the typed rows while it packs them (GemmArgs::b_rows).
     g.N = w.rows;
     g.b_rows = w.data, g.b_type = w.type, g.b_row_bytes = w.row_bytes;

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
+#include "kernels/gemm.h"
 #include "kernels/simd_testing.h"
 #include "kernels/storage_test_util.h"
 #include "kernels/testing.h"
@@ -76,6 +78,45 @@ TEST_P(TypedMatmulSimd, MatchesDoubleReference) {
   // More rows than one BLAS panel, and the model-sized reduction length.
   check_against_reference(StorageType::kQ8_0, 20, 1024, kPanelRows + 5, false);
   check_against_reference(StorageType::kBF16, 2, 1024, 64, false);
+}
+
+// LONGCTX_MATMUL_PRECISION=bf16 (set_matmul_precision): prefill-sized products (N above
+// kMatvecMaxRows) take bf16 inputs, bit-identical to the own GEMM's bf16 product of the
+// decoded matrix, and differ from the fp32 product by the rounding; decode-sized ones
+// (matrix-vector tiles) are not affected.
+TEST_P(TypedMatmulSimd, Bf16PrecisionTakesBf16InputsForPrefillProducts) {
+  const int64_t K = 96, M = 33;
+  for (StorageType t : {StorageType::kF32, StorageType::kBF16, StorageType::kQ8_0}) {
+    for (int64_t N : {int64_t(3), int64_t(40)}) {
+      SCOPED_TRACE(::testing::Message() << storage_type_name(t) << " N=" << N);
+      const auto wf = testing::random_normal<float>(M * K, 7, 0.05);
+      const auto x = testing::random_normal<float>(N * K, 8);
+      const size_t rb = storage_row_bytes(t, K);
+      std::vector<uint8_t> w(rb * M);
+      quantize_rows(w.data(), t, wf.data(), M, K);
+      std::vector<float> decoded(M * K);
+      dequantize_rows(decoded.data(), t, w.data(), rb, M, K);
+      const TypedMatrix tm = typed_matrix(t, w.data(), M, K);
+      std::vector<float> fp32(N * M), bf16(N * M), ref(N * M);
+      typed_matmul(fp32.data(), M, x.data(), N, tm, false);
+      set_matmul_precision(MatmulPrecision::kBf16);
+      typed_matmul(bf16.data(), M, x.data(), N, tm, false);
+      set_matmul_precision(MatmulPrecision::kF32);
+      if (N <= kMatvecMaxRows) {
+        EXPECT_EQ(std::memcmp(bf16.data(), fp32.data(), fp32.size() * sizeof(float)), 0);
+        continue;
+      }
+      GemmArgs g;
+      g.M = N, g.N = M, g.K = K;
+      g.a = x.data(), g.lda = K;
+      g.b = decoded.data(), g.ldb = K, g.trans_b = true;
+      g.c = ref.data(), g.ldc = M;
+      g.bf16_inputs = true;
+      gemm(g);
+      EXPECT_EQ(std::memcmp(bf16.data(), ref.data(), ref.size() * sizeof(float)), 0);
+      EXPECT_GT(testing::max_rel_error(bf16, fp32), 1e-4);
+    }
+  }
 }
 
 // The activation quantiser: values on the grid of their block, zero blocks stay zero, the

@@ -12,6 +12,7 @@
 #include "io/checkpoint.h"
 #include "io/model_io.h"
 #include "kernels/gemm.h"
+#include "kernels/platform.h"
 #include "model/llama.h"
 #include "rope/rope_gguf.h"
 #include "rope/rope_spec.h"
@@ -187,9 +188,8 @@ TrainResult run_training(TrainConfig config) {
           : "",
       plan.resume ? "resuming" : "starting"));
   if (kernels::matmul_precision() == kernels::MatmulPrecision::kBf16)
-    progress.line(
-        "matrix products: bf16 operands, fp32 accumulation (own GEMM; no bf16 instruction is "
-        "used yet, so at fp32 speed)");
+    progress.line("matrix products: bf16 operands, fp32 accumulation (own GEMM: " +
+                  kernels::matmul_bf16_method() + ")");
   if (curriculum.active())
     progress.line(strformat("curriculum: steps 1-%lld at window %lld (%s), steps %lld-%lld at %lld "
                             "(%s), %lld tokens per step; validation at %lld",
