@@ -278,72 +278,103 @@ struct Bf16Pairs {
   static constexpr int64_t kRows = 12, kCols = 32;
   static int64_t depth(int64_t kc) { return (kc + 1) / 2; }
 
+  // The conversion, vectorised (the packers' cost: every operand is rounded once per
+  // block). rounded_high: per lane, x rounded to bf16 in the upper 16 bits, exactly as
+  // store::float_to_bf16 rounds (nearest, ties to even; NaN kept quiet).
+  using Du = hn::RebindToUnsigned<Df>;
+  static HWY_INLINE hn::Vec<Du> rounded_high(Vf x) {
+    const Du du;
+    const hn::RebindToSigned<Df> di;
+    const auto u = hn::BitCast(du, x);
+    const auto rounded =
+        hn::Add(u, hn::Add(hn::Set(du, 0x7fffu), hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u))));
+    const auto nan = hn::RebindMask(du, hn::Gt(hn::BitCast(di, hn::And(u, hn::Set(du, 0x7fffffffu))),
+                                               hn::Set(di, 0x7f800000)));
+    return hn::IfThenElse(nan, hn::Or(u, hn::Set(du, 0x00400000u)), rounded);
+  }
+
+  // out[i] = bf16_pair(lo[i], hi ? hi[i] : 0) for i < n: operands of two depths at the
+  // same positions of two rows.
+  static void pair_rows(T* HWY_RESTRICT out, const float* HWY_RESTRICT lo,
+                        const float* HWY_RESTRICT hi, int64_t n) {
+    const Df d;
+    const Du du;
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+      const auto l = hn::ShiftRight<16>(rounded_high(hn::LoadU(d, lo + i)));
+      const auto h = hi ? hn::And(rounded_high(hn::LoadU(d, hi + i)), hn::Set(du, 0xffff0000u))
+                        : hn::Zero(du);
+      hn::StoreU(hn::Or(l, h), du, out + i);
+    }
+    for (; i < n; ++i) out[i] = bf16_pair(lo[i], hi ? hi[i] : 0.0f);
+  }
+
+  // out[kp] = bf16_pair(src[2kp], src[2kp+1]) for the kc / 2 whole pairs of a row of
+  // depths, and bf16_pair(src[kc-1], 0) when kc is odd: consecutive floats rounded to
+  // consecutive bf16 values, which are the pairs.
+  static void pair_adjacent(T* HWY_RESTRICT out, const float* HWY_RESTRICT src, int64_t kc) {
+    const Df d;
+    const Du du;
+    const hn::Repartition<uint16_t, Df> d16;
+    int64_t kp = 0;
+    for (; 2 * kp + 2 * kLanes <= kc; kp += kLanes) {
+      const auto r0 = hn::BitCast(d16, rounded_high(hn::LoadU(d, src + 2 * kp)));
+      const auto r1 = hn::BitCast(d16, rounded_high(hn::LoadU(d, src + 2 * kp + kLanes)));
+      hn::StoreU(hn::BitCast(du, hn::ConcatOdd(d16, r1, r0)), du, out + kp);
+    }
+    for (; 2 * kp + 1 < kc; ++kp) out[kp] = bf16_pair(src[2 * kp], src[2 * kp + 1]);
+    if (kc % 2) out[kc / 2] = bf16_pair(src[kc - 1], 0.0f);
+  }
+
   // Rows i0 .. i0+mc of op(A), depth p0 .. p0+kc (see pack_a; zero past mc and kc).
   static void pack_a_block(T* HWY_RESTRICT ap, const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0,
                            int64_t kc) {
-    const int64_t kd = depth(kc), even = kc / 2;
+    const int64_t kd = depth(kc);
     if (!g.trans_a) {
+      HWY_ALIGN T pairs[kKC / 2 + 1];  // one row's pairs
+      // Each row's depths are contiguous: its pairs in one pass, then placed at stride kRows.
       for (int64_t ir = 0; ir < mc; ir += kRows) {
         T* HWY_RESTRICT dst = ap + ir * kd;
         const int64_t rows = std::min(kRows, mc - ir);
-        const float* HWY_RESTRICT src = g.a + (i0 + ir) * g.lda + p0;
-        const int64_t lda = g.lda;
-        if (rows == kRows) {
-          for (int64_t kp = 0; kp < even; ++kp) {
-#pragma GCC unroll 12
-            for (int64_t r = 0; r < kRows; ++r)
-              dst[kp * kRows + r] = bf16_pair(src[r * lda + 2 * kp], src[r * lda + 2 * kp + 1]);
+        for (int64_t r = 0; r < kRows; ++r) {
+          if (r < rows) {
+            pair_adjacent(pairs, g.a + (i0 + ir + r) * g.lda + p0, kc);
+            for (int64_t kp = 0; kp < kd; ++kp) dst[kp * kRows + r] = pairs[kp];
+          } else {
+            for (int64_t kp = 0; kp < kd; ++kp) dst[kp * kRows + r] = 0u;
           }
-        } else {
-          for (int64_t kp = 0; kp < even; ++kp)
-            for (int64_t r = 0; r < kRows; ++r)
-              dst[kp * kRows + r] =
-                  r < rows ? bf16_pair(src[r * lda + 2 * kp], src[r * lda + 2 * kp + 1]) : 0u;
         }
-        if (kd > even)
-          for (int64_t r = 0; r < kRows; ++r)
-            dst[even * kRows + r] = r < rows ? bf16_pair(src[r * lda + kc - 1], 0.0f) : 0u;
       }
       return;
     }
-    // op(A) = A^T: stored rows p0 + 2kp and p0 + 2kp + 1 hold the pair of every output row.
+    // op(A) = A^T: stored rows p0 + 2kp and p0 + 2kp + 1 hold the pair of every output row,
+    // side by side; a panel takes kRows of them.
     for (int64_t kp = 0; kp < kd; ++kp) {
       const float* HWY_RESTRICT lo = g.a + (p0 + 2 * kp) * g.lda + i0;
       const float* HWY_RESTRICT hi = 2 * kp + 1 < kc ? lo + g.lda : nullptr;
       for (int64_t ir = 0; ir < mc; ir += kRows) {
-        T* HWY_RESTRICT dst = ap + ir * kd + kp * kRows;
         const int64_t rows = std::min(kRows, mc - ir);
-        if (rows == kRows && hi != nullptr) {
-#pragma GCC unroll 12
-          for (int64_t r = 0; r < kRows; ++r) dst[r] = bf16_pair(lo[ir + r], hi[ir + r]);
-        } else {
-          for (int64_t r = 0; r < kRows; ++r)
-            dst[r] = r < rows ? bf16_pair(lo[ir + r], hi ? hi[ir + r] : 0.0f) : 0u;
-        }
+        T* HWY_RESTRICT dst = ap + ir * kd + kp * kRows;
+        pair_rows(dst, lo + ir, hi ? hi + ir : nullptr, rows);
+        for (int64_t r = rows; r < kRows; ++r) dst[r] = 0u;
       }
     }
   }
 
   // One (pairs, kCols) micro-panel from B stored (N, K) with row stride ld: the first
-  // `cols` rows, zero past them and past kc.
+  // `cols` rows, zero past them (and past kc: pair_adjacent pairs an odd last depth with 0).
   static void pack_b_panel_pairs(T* HWY_RESTRICT panel, const float* HWY_RESTRICT src, int64_t ld,
                                  int64_t kc, int64_t cols) {
-    const int64_t kd = depth(kc), even = kc / 2;
-    if (cols == kCols) {
-      for (int64_t kp = 0; kp < even; ++kp) {
-#pragma GCC unroll 32
-        for (int64_t j = 0; j < kCols; ++j)
-          panel[kp * kCols + j] = bf16_pair(src[j * ld + 2 * kp], src[j * ld + 2 * kp + 1]);
+    const int64_t kd = depth(kc);
+    HWY_ALIGN T pairs[kKC / 2 + 1];
+    for (int64_t j = 0; j < kCols; ++j) {
+      if (j < cols) {
+        pair_adjacent(pairs, src + j * ld, kc);
+        for (int64_t kp = 0; kp < kd; ++kp) panel[kp * kCols + j] = pairs[kp];
+      } else {
+        for (int64_t kp = 0; kp < kd; ++kp) panel[kp * kCols + j] = 0u;
       }
-    } else {
-      for (int64_t kp = 0; kp < even; ++kp)
-        for (int64_t j = 0; j < kCols; ++j)
-          panel[kp * kCols + j] =
-              j < cols ? bf16_pair(src[j * ld + 2 * kp], src[j * ld + 2 * kp + 1]) : 0u;
     }
-    if (kd > even)
-      for (int64_t j = 0; j < kCols; ++j)
-        panel[even * kCols + j] = j < cols ? bf16_pair(src[j * ld + kc - 1], 0.0f) : 0u;
   }
 
   // Columns jc .. jc+nc of op(B), depth p0 .. p0+kc, the work share [part/parts] (see
@@ -359,13 +390,8 @@ struct Bf16Pairs {
         for (int64_t p = 0; p < n_panels; ++p) {
           T* HWY_RESTRICT dst = bp + p * kd * kCols + kp * kCols;
           const int64_t cols = std::min(kCols, nc - p * kCols);
-          if (cols == kCols && hi != nullptr) {
-#pragma GCC unroll 32
-            for (int64_t j = 0; j < kCols; ++j) dst[j] = bf16_pair(lo[p * kCols + j], hi[p * kCols + j]);
-          } else {
-            for (int64_t j = 0; j < kCols; ++j)
-              dst[j] = j < cols ? bf16_pair(lo[p * kCols + j], hi ? hi[p * kCols + j] : 0.0f) : 0u;
-          }
+          pair_rows(dst, lo + p * kCols, hi ? hi + p * kCols : nullptr, cols);
+          for (int64_t j = cols; j < kCols; ++j) dst[j] = 0u;
         }
       }
       return;

@@ -197,6 +197,52 @@ TEST_P(GemmSimd, Bf16InstructionRunsWhereTheCpuHasIt) {
   EXPECT_LE(testing::max_rel_error(with.c, without.c), 1e-2);
 }
 
+// The rounding to bf16 itself, value by value: C = A @ I with bf16 inputs is A rounded
+// (each C element one product with 1, plus zeros), so every packer's rounding shows
+// exactly: ties to even and to odd mantissas, values just off a tie, large, small and
+// negative ones (normal floats only: the bf16 instruction treats subnormals as zero).
+// Every transpose form; both ways.
+TEST_P(GemmSimd, Bf16RoundingIsNearestEvenInEveryPacker) {
+  const int64_t M = 37, K = 71;  // edge tiles; depth: vector pairs, scalar pairs, odd last
+  std::vector<float> a(M * K);
+  for (int64_t i = 0; i < M * K; ++i) {
+    const uint32_t mant = static_cast<uint32_t>((i * 2654435761u) >> 9) & 0x7fff;  // low bits
+    const uint32_t kinds[] = {0x8000u, 0x8000u | 0x10000u, 0x7fffu, 0x8001u, mant, 0x0u};
+    const uint32_t exp = static_cast<uint32_t>(100 + (i * 7) % 60) << 23;
+    uint32_t u = exp | (static_cast<uint32_t>(i * 40503u) & 0x7f0000u) | kinds[i % 6];
+    if (i % 5 == 0) u |= 0x80000000u;
+    std::memcpy(&a[i], &u, 4);
+  }
+  std::vector<float> eye(K * K, 0.0f);
+  for (int64_t k = 0; k < K; ++k) eye[k * K + k] = 1.0f;
+  for (const bool instruction : bf16_ways()) {
+    const Bf16Way way(instruction);
+    for (const bool trans_a : {false, true}) {
+      for (const bool trans_b : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << (instruction ? "instruction" : "FMA") << " ta=" << trans_a
+                                          << " tb=" << trans_b);
+        std::vector<float> stored = a;  // (M, K), or (K, M) when trans_a
+        if (trans_a)
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t k = 0; k < K; ++k) stored[k * M + m] = a[m * K + k];
+        std::vector<float> c(M * K, -1.0f);
+        GemmArgs g;
+        g.M = M, g.N = K, g.K = K;
+        g.a = stored.data(), g.lda = trans_a ? M : K, g.trans_a = trans_a;
+        g.b = eye.data(), g.ldb = K, g.trans_b = trans_b;
+        g.c = c.data(), g.ldc = K, g.bf16_inputs = true;
+        gemm(g);
+        int wrong = 0;
+        for (int64_t i = 0; i < M * K; ++i)
+          if (double(c[i]) != bf16_reference(a[i]) && ++wrong <= 3)
+            ADD_FAILURE() << "element " << i << ": " << a[i] << " -> " << c[i] << ", want "
+                          << bf16_reference(a[i]);
+        EXPECT_EQ(wrong, 0);
+      }
+    }
+  }
+}
+
 TEST_P(GemmSimd, BitIdenticalForAnyThreadCount) {
   for (const bool bf16 : {false, true}) {
     for (const bool instruction : bf16 ? bf16_ways() : std::vector<bool>{false}) {
