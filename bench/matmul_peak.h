@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/cross_entropy_chunk.h"
 #include "kernels/gemm_rate.h"
 
 namespace longctx::bench {
@@ -23,7 +24,7 @@ inline std::vector<GemmShape> square_shapes(bool quick) {
 }
 
 // The Linear-layer products of one training step of a preset at sequence length T
-// (forward, dX, dW for each weight; head in 1024-token chunks like the fused loss).
+// (forward, dX, dW for each weight; head in the fused loss's automatic chunks).
 inline std::vector<GemmShape> model_shapes(const std::string& config, int64_t T) {
   int64_t C, H, Hkv, F, V;
   if (config == "small") {
@@ -40,7 +41,7 @@ inline std::vector<GemmShape> model_shapes(const std::string& config, int64_t T)
                   {"o", C, H * D, T},
                   {"gate_up", 2 * F, C, T},
                   {"down", C, F, T},
-                  {"head", V, C, std::min<int64_t>(T, 1024)}};
+                  {"head", V, C, kernels::lm_head_chunk_rows(T, V, 0)}};
   std::vector<GemmShape> v;
   for (const W& w : ws) {
     const std::string p = config + " " + w.name + " ";

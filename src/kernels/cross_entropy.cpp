@@ -17,6 +17,7 @@
 #include "core/buffer.h"
 #include "core/error.h"
 #include "kernels/cross_entropy_chunk.h"
+#include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/vec_math-inl.h"
 
@@ -74,6 +75,10 @@ int64_t lm_head_chunk_rows(int64_t N, int64_t V, int64_t chunk) {
   if (rows == 0) {
     const int64_t row_bytes = std::max<int64_t>(1, V) * static_cast<int64_t>(sizeof(float));
     rows = std::max<int64_t>(1, static_cast<int64_t>(kLmHeadAutoScratchBytes) / row_bytes);
+    // Whole depth blocks of the own GEMM: the chunk's rows are the depth of dW += dlogits^T
+    // x, whose (V, C) result is read and written once per depth block (262 rows for
+    // V = 32,000 made a second pass over dW for 6 rows).
+    if (rows > kGemmDepthBlock) rows = rows / kGemmDepthBlock * kGemmDepthBlock;
   }
   return std::max<int64_t>(1, std::min(rows, N));
 }

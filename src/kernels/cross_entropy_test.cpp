@@ -136,6 +136,9 @@ TEST(CrossEntropy, ChunkRowsBoundTheScratch) {
   EXPECT_EQ(lm_head_chunk_rows(7, 37, 3), 3);
   EXPECT_EQ(lm_head_chunk_rows(7, 37, 100), 7);         // chunk > N clamps to N
   EXPECT_EQ(lm_head_chunk_rows(7, 1 << 30, 0), 1);      // a huge vocabulary still gets 1 row
+  EXPECT_EQ(lm_head_chunk_rows(N, V, 0), 256);          // 262 fit; whole GEMM depth blocks
+  EXPECT_EQ(lm_head_chunk_rows(N, 4096, 0), 2048);      // 8192 fit
+  EXPECT_EQ(lm_head_chunk_rows(N, 200000, 0), 41);      // under one block: as many as fit
   EXPECT_THROW(lm_head_chunk_rows(7, 37, -1), Error);
 }
 

@@ -43,7 +43,7 @@ constexpr int64_t kMR = 12;
 #else
 constexpr int64_t kMR = 6;
 #endif
-constexpr int64_t kKC = 256;       // depth of a packed block: a B micro-panel is kKC * kNR floats
+constexpr int64_t kKC = kGemmDepthBlock;  // depth of a packed block: a B micro-panel is kKC * kNR floats
 constexpr int64_t kNC = 4096;      // columns of B per block (256 x 4096 floats = 4 MiB)
 static_assert(kNC % kNR == 0, "NC must hold whole micro-panels");
 

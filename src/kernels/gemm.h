@@ -72,6 +72,10 @@ void gemm_blas(const GemmArgs& args);
 bool gemm_bf16_instruction();
 void set_gemm_bf16_instruction(bool allowed);
 
+// Depth (K) of one packed block: a product's C is read and written once per block, so
+// callers that choose K (the fused loss's chunk rows) prefer multiples of it.
+constexpr int64_t kGemmDepthBlock = 256;
+
 // Rows handled without packing (decode steps, tiny batches).
 constexpr int64_t kGemvRows = 4;
 
