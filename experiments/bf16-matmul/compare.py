@@ -86,8 +86,8 @@ def main(argv):
           f"(fp32 reference run: {100 * max(val_seed):.2f}%), of a {WINDOW}-step training-loss window "
           f"{100 * max(train_dev):.2f}% (reference: {100 * max(train_seed):.2f}%); allowed {DRIFT_FACTOR:g}x "
           f"the reference: {'met' if ok else 'NOT met'}")
-    print(f"median tokens/s: fp32 {speed['fp32']:.0f}, bf16 {speed['bf16']:.0f} (bf16 operands are "
-          "emulated at fp32 speed without AVX512_BF16 hardware)")
+    print(f"median tokens/s: fp32 {speed['fp32']:.0f}, bf16 {speed['bf16']:.0f} (`longctx info`'s "
+          "\"bf16 products\" line says whether vdpbf16ps ran or fp32 FMAs emulated it)")
     if json_out:
         with open(json_out, "w") as f:
             json.dump(result, f, indent=2)

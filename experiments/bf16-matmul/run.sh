@@ -9,8 +9,11 @@
 # sends a training run on its own path, and that drift is the scale to judge bf16's by.
 #
 #   experiments/bf16-matmul/run.sh    STEPS (300), THREADS (2), OUT (runs/bf16-matmul),
-#                                     BUILD_DIR (build/release), DATA (data/default)
-# Each run resumes if interrupted; compare.py writes results/compare.json and prints a table.
+#                                     BUILD_DIR (build/release), DATA (data/default),
+#                                     SEEDS ("1234"; several: the three runs per seed),
+#                                     RESULTS (experiments/bf16-matmul/results)
+# Each run resumes if interrupted; per seed, compare.py writes RESULTS/compare[-SEED].json
+# and prints a table, and the runs' metrics.jsonl / config.toml are copied to RESULTS.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${BUILD_DIR:-$root/build/release}/longctx"
@@ -18,14 +21,26 @@ out="${OUT:-$root/runs/bf16-matmul}"
 data="${DATA:-$root/data/default}"
 threads="${THREADS:-2}"
 steps="${STEPS:-300}"
+results="${RESULTS:-$root/experiments/bf16-matmul/results}"
+seeds="${SEEDS:-1234}"
+mkdir -p "$results"
+"$bin" info --no-measure | sed -n 's/^\(SIMD target\|bf16 products\|CPU\): */  \1: /p'
 [ -f "$data/dataset.json" ] || "$bin" --threads "$threads" data default -o "$data"
-for run in fp32:own bf16:own fp32:blas; do
-  p="${run%%:*}" engine="${run##*:}"
-  name="$p"; [ "$engine" = own ] || name="$p-$engine"
-  echo "== $name -> $out/$name"
-  LONGCTX_MATMUL="$engine" "$bin" train --model-config tiny --data "$data" --seq 1024 \
-    --batch-tokens 4096 --steps "$steps" --lr 1e-3 --warmup 20 --eval-every 25 --eval-batches 8 \
-    --save-every 100 --keep 1 --threads "$threads" --matmul-precision "$p" --out "$out/$name"
+status=0
+for seed in $seeds; do
+  suffix=""; [ "$seed" = 1234 ] || suffix="-seed$seed"
+  for run in fp32:own bf16:own fp32:blas; do
+    p="${run%%:*}" engine="${run##*:}"
+    name="$p"; [ "$engine" = own ] || name="$p-$engine"
+    echo "== $name$suffix -> $out/$name$suffix"
+    LONGCTX_MATMUL="$engine" "$bin" train --model-config tiny --data "$data" --seq 1024 \
+      --batch-tokens 4096 --steps "$steps" --lr 1e-3 --warmup 20 --eval-every 25 --eval-batches 8 \
+      --save-every 100 --keep 1 --threads "$threads" --matmul-precision "$p" --seed "$seed" \
+      --out "$out/$name$suffix"
+    cp "$out/$name$suffix/metrics.jsonl" "$results/metrics-$name$suffix.jsonl"
+    cp "$out/$name$suffix/config.toml" "$results/config-$name$suffix.toml"
+  done
+  python3 "$root/experiments/bf16-matmul/compare.py" "$out/fp32$suffix" "$out/bf16$suffix" \
+    "$out/fp32-blas$suffix" --json "$results/compare$suffix.json" || status=1
 done
-python3 "$root/experiments/bf16-matmul/compare.py" "$out/fp32" "$out/bf16" "$out/fp32-blas" \
-  --json "$root/experiments/bf16-matmul/results/compare.json"
+exit "$status"
