@@ -276,6 +276,7 @@ HWY_INLINE uint32_t bf16_pair(float lo, float hi) {
 struct Bf16Pairs {
   using T = uint32_t;
   static constexpr int64_t kRows = 12, kCols = 32;
+  static_assert(kLanes == 16 && kRows <= 16 && kCols == 32, "the packers transpose 16 x 16 words");
   static int64_t depth(int64_t kc) { return (kc + 1) / 2; }
 
   // The conversion, vectorised (the packers' cost: every operand is rounded once per
@@ -313,17 +314,57 @@ struct Bf16Pairs {
   // depths, and bf16_pair(src[kc-1], 0) when kc is odd: consecutive floats rounded to
   // consecutive bf16 values, which are the pairs.
   static void pair_adjacent(T* HWY_RESTRICT out, const float* HWY_RESTRICT src, int64_t kc) {
+    const Du du;
+    int64_t kp = 0;
+    for (; 2 * kp + 2 * kLanes <= kc; kp += kLanes) hn::StoreU(pairs16(src + 2 * kp), du, out + kp);
+    for (; 2 * kp + 1 < kc; ++kp) out[kp] = bf16_pair(src[2 * kp], src[2 * kp + 1]);
+    if (kc % 2) out[kc / 2] = bf16_pair(src[kc - 1], 0.0f);
+  }
+
+  // The 16 pairs of 32 consecutive floats.
+  static HWY_INLINE hn::Vec<Du> pairs16(const float* HWY_RESTRICT src) {
     const Df d;
     const Du du;
     const hn::Repartition<uint16_t, Df> d16;
-    int64_t kp = 0;
-    for (; 2 * kp + 2 * kLanes <= kc; kp += kLanes) {
-      const auto r0 = hn::BitCast(d16, rounded_high(hn::LoadU(d, src + 2 * kp)));
-      const auto r1 = hn::BitCast(d16, rounded_high(hn::LoadU(d, src + 2 * kp + kLanes)));
-      hn::StoreU(hn::BitCast(du, hn::ConcatOdd(d16, r1, r0)), du, out + kp);
+    const auto r0 = hn::BitCast(d16, rounded_high(hn::LoadU(d, src)));
+    const auto r1 = hn::BitCast(d16, rounded_high(hn::LoadU(d, src + kLanes)));
+    return hn::BitCast(du, hn::ConcatOdd(d16, r1, r0));
+  }
+
+  // r[i] lane j -> r[j] lane i (16 x 16 words): 32-bit, then 64-bit interleaves within
+  // 128-bit blocks, then two rounds of 128-bit block shuffles.
+  static HWY_INLINE void transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
     }
-    for (; 2 * kp + 1 < kc; ++kp) out[kp] = bf16_pair(src[2 * kp], src[2 * kp + 1]);
-    if (kc % 2) out[kc / 2] = bf16_pair(src[kc - 1], 0.0f);
+    // u[4g + e], block L: rows 4g .. 4g+3 of column 4L + e.
+    for (int g = 0; g < 16; g += 4) {
+      u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+      u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+      u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+      u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    for (int e = 0; e < 4; ++e) {
+      const __m512i v0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88);  // blocks 0, 2 of each
+      const __m512i v1 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xDD);  // blocks 1, 3
+      const __m512i w0 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
+      const __m512i w1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xDD);
+      r[e] = _mm512_shuffle_i32x4(v0, w0, 0x88);
+      r[8 + e] = _mm512_shuffle_i32x4(v0, w0, 0xDD);
+      r[4 + e] = _mm512_shuffle_i32x4(v1, w1, 0x88);
+      r[12 + e] = _mm512_shuffle_i32x4(v1, w1, 0xDD);
+    }
+  }
+
+  // Pairs kp0 .. kp0+16 of `rows` (<= 16) rows src + j * ld (depths 2 kp0 .. 2 kp0 + 32
+  // of each), transposed: lane j of out[e] is row j's pair kp0 + e (rows past `rows` zero).
+  static HWY_INLINE void pairs16_transposed(__m512i out[16], const float* HWY_RESTRICT src,
+                                            int64_t ld, int64_t kp0, int64_t rows) {
+    for (int64_t j = 0; j < 16; ++j)
+      out[j] = j < rows ? pairs16(src + j * ld + 2 * kp0).raw : _mm512_setzero_si512();
+    transpose16(out);
   }
 
   // Rows i0 .. i0+mc of op(A), depth p0 .. p0+kc (see pack_a; zero past mc and kc).
@@ -331,19 +372,25 @@ struct Bf16Pairs {
                            int64_t kc) {
     const int64_t kd = depth(kc);
     if (!g.trans_a) {
-      HWY_ALIGN T pairs[kKC / 2 + 1];  // one row's pairs
-      // Each row's depths are contiguous: its pairs in one pass, then placed at stride kRows.
+      // Each row's depths are contiguous: 16 pairs of each of the panel's rows at a time,
+      // transposed into 16 panel rows of kRows words; the last pairs (fewer than 16) one by one.
+      const int64_t vec_pairs = kc / 32 * 16;
       for (int64_t ir = 0; ir < mc; ir += kRows) {
         T* HWY_RESTRICT dst = ap + ir * kd;
         const int64_t rows = std::min(kRows, mc - ir);
-        for (int64_t r = 0; r < kRows; ++r) {
-          if (r < rows) {
-            pair_adjacent(pairs, g.a + (i0 + ir + r) * g.lda + p0, kc);
-            for (int64_t kp = 0; kp < kd; ++kp) dst[kp * kRows + r] = pairs[kp];
-          } else {
-            for (int64_t kp = 0; kp < kd; ++kp) dst[kp * kRows + r] = 0u;
-          }
+        const float* HWY_RESTRICT src = g.a + (i0 + ir) * g.lda + p0;
+        __m512i w[16];
+        for (int64_t kp0 = 0; kp0 < vec_pairs; kp0 += 16) {
+          pairs16_transposed(w, src, g.lda, kp0, rows);
+          for (int64_t e = 0; e < 16; ++e)
+            _mm512_mask_storeu_epi32(dst + (kp0 + e) * kRows, __mmask16{0x0fff}, w[e]);
         }
+        for (int64_t kp = vec_pairs; kp < kd; ++kp)
+          for (int64_t r = 0; r < kRows; ++r) {
+            const float* row = src + r * g.lda;
+            dst[kp * kRows + r] =
+                r < rows ? bf16_pair(row[2 * kp], 2 * kp + 1 < kc ? row[2 * kp + 1] : 0.0f) : 0u;
+          }
       }
       return;
     }
@@ -365,16 +412,19 @@ struct Bf16Pairs {
   // `cols` rows, zero past them (and past kc: pair_adjacent pairs an odd last depth with 0).
   static void pack_b_panel_pairs(T* HWY_RESTRICT panel, const float* HWY_RESTRICT src, int64_t ld,
                                  int64_t kc, int64_t cols) {
-    const int64_t kd = depth(kc);
-    HWY_ALIGN T pairs[kKC / 2 + 1];
-    for (int64_t j = 0; j < kCols; ++j) {
-      if (j < cols) {
-        pair_adjacent(pairs, src + j * ld, kc);
-        for (int64_t kp = 0; kp < kd; ++kp) panel[kp * kCols + j] = pairs[kp];
-      } else {
-        for (int64_t kp = 0; kp < kd; ++kp) panel[kp * kCols + j] = 0u;
+    const int64_t kd = depth(kc), vec_pairs = kc / 32 * 16;
+    __m512i w[16];
+    for (int64_t kp0 = 0; kp0 < vec_pairs; kp0 += 16)
+      for (int64_t h = 0; h < kCols; h += 16) {  // columns h .. h+16 of the panel
+        pairs16_transposed(w, src + h * ld, ld, kp0, std::max<int64_t>(0, std::min<int64_t>(16, cols - h)));
+        for (int64_t e = 0; e < 16; ++e) _mm512_storeu_si512(panel + (kp0 + e) * kCols + h, w[e]);
       }
-    }
+    for (int64_t kp = vec_pairs; kp < kd; ++kp)
+      for (int64_t j = 0; j < kCols; ++j) {
+        const float* row = src + j * ld;
+        panel[kp * kCols + j] =
+            j < cols ? bf16_pair(row[2 * kp], 2 * kp + 1 < kc ? row[2 * kp + 1] : 0.0f) : 0u;
+      }
   }
 
   // Columns jc .. jc+nc of op(B), depth p0 .. p0+kc, the work share [part/parts] (see
