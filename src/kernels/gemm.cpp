@@ -395,15 +395,20 @@ struct Bf16Pairs {
       return;
     }
     // op(A) = A^T: stored rows p0 + 2kp and p0 + 2kp + 1 hold the pair of every output row,
-    // side by side; a panel takes kRows of them.
+    // side by side: all mc pairs in one vector pass, then kRows of them to each panel.
+    HWY_ALIGN T pairs[kRows * 20];
     for (int64_t kp = 0; kp < kd; ++kp) {
       const float* HWY_RESTRICT lo = g.a + (p0 + 2 * kp) * g.lda + i0;
       const float* HWY_RESTRICT hi = 2 * kp + 1 < kc ? lo + g.lda : nullptr;
-      for (int64_t ir = 0; ir < mc; ir += kRows) {
-        const int64_t rows = std::min(kRows, mc - ir);
-        T* HWY_RESTRICT dst = ap + ir * kd + kp * kRows;
-        pair_rows(dst, lo + ir, hi ? hi + ir : nullptr, rows);
-        for (int64_t r = rows; r < kRows; ++r) dst[r] = 0u;
+      for (int64_t r0 = 0; r0 < mc; r0 += kRows * 20) {  // mc <= kRows * 20 in gemm_packed
+        const int64_t n = std::min(kRows * 20, mc - r0);
+        pair_rows(pairs, lo + r0, hi ? hi + r0 : nullptr, n);
+        for (int64_t ir = r0; ir < r0 + n; ir += kRows) {
+          const int64_t rows = std::min(kRows, mc - ir);
+          T* HWY_RESTRICT dst = ap + ir * kd + kp * kRows;
+          std::memcpy(dst, pairs + (ir - r0), static_cast<size_t>(rows) * sizeof(T));
+          for (int64_t r = rows; r < kRows; ++r) dst[r] = 0u;
+        }
       }
     }
   }
