@@ -77,8 +77,10 @@ std::string join(const std::vector<std::string>& v) {
 std::string matmul_bf16_method() {
   const bool avx512 = std::string(simd_target_name(simd_dispatched_target())).rfind("AVX3", 0) == 0;
   if (avx512 && gemm_bf16_instruction()) return "vdpbf16ps (AVX512_BF16)";
-  return cpu_features().avx512_bf16 && avx512 ? "fp32 FMA on bf16-rounded operands (instruction turned off)"
-                                              : "fp32 FMA on bf16-rounded operands (no AVX512_BF16 here)";
+  const std::string fma = "fp32 FMA on bf16-rounded operands";
+  if (!cpu_features().avx512_bf16) return fma + " (no AVX512_BF16 on this CPU)";
+  return fma + (avx512 ? " (the instruction is turned off)"
+                       : " (the dispatched target is not AVX-512, which vdpbf16ps needs)");
 }
 
 PlatformInfo platform_info() {

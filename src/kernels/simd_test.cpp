@@ -9,6 +9,7 @@
 
 #include "core/cpu_features.h"
 #include "core/error.h"
+#include "kernels/gemm.h"
 #include "kernels/platform.h"
 
 namespace longctx::kernels {
@@ -88,6 +89,29 @@ TEST(Platform, JsonNamesEveryFactBenchmarksRecord) {
 #endif
   const std::string text = platform_text();
   EXPECT_NE(text.find("SIMD target:"), std::string::npos);
+  EXPECT_EQ(j["matmul_bf16_method"], matmul_bf16_method());
+  EXPECT_NE(text.find("bf16 products:  " + matmul_bf16_method()), std::string::npos);
+}
+
+// How bf16 products run is stated truthfully per target: vdpbf16ps only on an AVX-512 target
+// of a CPU with AVX512_BF16 and the instruction allowed, otherwise the fallback with its reason.
+TEST(Platform, Bf16MethodFollowsTargetCpuAndSwitch) {
+  const bool cpu_bf16 = cpu_features().avx512_bf16;
+  for (int64_t target : simd_runnable_targets()) {
+    const ScopedSimdTarget pin(target);
+    const bool avx512 = simd_target_name(target).rfind("AVX3", 0) == 0;
+    SCOPED_TRACE(simd_target_name(target));
+    const std::string on = matmul_bf16_method();
+    EXPECT_EQ(on == "vdpbf16ps (AVX512_BF16)", avx512 && cpu_bf16) << on;
+    if (!(avx512 && cpu_bf16)) {
+      EXPECT_NE(on.find(cpu_bf16 ? "not AVX-512" : "no AVX512_BF16"), std::string::npos) << on;
+      continue;
+    }
+    set_gemm_bf16_instruction(false);
+    const std::string off = matmul_bf16_method();
+    set_gemm_bf16_instruction(true);
+    EXPECT_NE(off.find("turned off"), std::string::npos) << off;
+  }
 }
 
 }  // namespace
