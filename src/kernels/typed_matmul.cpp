@@ -177,13 +177,22 @@ HWY_INLINE void row_block(float* out, int64_t ldo, const float* x, const Q8Activ
   }
 }
 
+// The weight rows of block b (rows 4b .. 4b+4), for the OpenMP loop below: a function of its own
+// so the loop's outlined body holds no inlined vector code (clang compiles that body without
+// the target's attributes, and clang 14 crashed on the AVX-512 copy: "Do not know how to split
+// the result of this operator").
+HWY_NOINLINE void row_blocks4(float* out, int64_t ldo, const float* x, const Q8Activations* xa,
+                              int64_t N, const TypedMatrix& w, int64_t b, bool accumulate) {
+  row_block<4>(out, ldo, x, xa, N, w, b * 4, accumulate);
+}
+
 }  // namespace
 
 // Rows of w in blocks of 4 (one accumulator per weight row and x row: at most 16 vectors),
 // blocks spread over the threads.
 void typed_matvec_target(float* out, int64_t ldo, const float* x, int64_t N, const TypedMatrix& w,
                          bool accumulate) {
-  constexpr int64_t kRW = 4;
+  constexpr int64_t kRW = 4;  // row_blocks4
   const int64_t M = w.rows, blocks = M / kRW;
   // A thread team pays off above ~32k weights when the workers spin between regions, above
   // ~256k when each region has to wake them (OMP_WAIT_POLICY=passive, the shared-core
@@ -193,7 +202,7 @@ void typed_matvec_target(float* out, int64_t ldo, const float* x, int64_t N, con
   thread_local Q8ActivationBuffer xq;
   const Q8Activations* xa = w.type == StorageType::kQ8_0 ? &xq.quantize(x, N, w.cols) : nullptr;
 #pragma omp parallel for schedule(static) if (par)
-  for (int64_t b = 0; b < blocks; ++b) row_block<kRW>(out, ldo, x, xa, N, w, b * kRW, accumulate);
+  for (int64_t b = 0; b < blocks; ++b) row_blocks4(out, ldo, x, xa, N, w, b, accumulate);
   for (int64_t r = blocks * kRW; r < M; ++r) row_block<1>(out, ldo, x, xa, N, w, r, accumulate);
 }
 
