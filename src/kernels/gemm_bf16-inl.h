@@ -20,7 +20,7 @@
 #include <cstring>
 
 #include "kernels/gemm.h"
-#include "kernels/storage_type-inl.h"
+#include "kernels/bf16_pairs-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace longctx::kernels::HWY_NAMESPACE {
@@ -35,67 +35,14 @@ namespace {
 // the two differ only in the order and rounding of the fp32 sums (and vdpbf16ps treats
 // bf16 subnormals as zero). A depth kc is kc / 2 pairs rounded up, the odd last one
 // paired with zero; A micro-panels are (pairs, kRows), B micro-panels (pairs, kCols).
-HWY_INLINE uint32_t bf16_pair(float lo, float hi) {
-  return uint32_t{store::float_to_bf16(lo)} | uint32_t{store::float_to_bf16(hi)} << 16;
-}
+using bf16_pairs::pair;
+using bf16_pairs::pair_rows;
 
 struct Bf16Pairs {
   using T = uint32_t;
   static constexpr int64_t kRows = 12, kCols = 32;
   static_assert(kLanes == 16 && kRows <= 16 && kCols == 32, "the packers transpose 16 x 16 words");
   static int64_t depth(int64_t kc) { return (kc + 1) / 2; }
-
-  // The conversion, vectorised (the packers' cost: every operand is rounded once per
-  // block). rounded_high: per lane, x rounded to bf16 in the upper 16 bits, exactly as
-  // store::float_to_bf16 rounds (nearest, ties to even; NaN kept quiet).
-  using Du = hn::RebindToUnsigned<Df>;
-  static HWY_INLINE hn::Vec<Du> rounded_high(Vf x) {
-    const Du du;
-    const hn::RebindToSigned<Df> di;
-    const auto u = hn::BitCast(du, x);
-    const auto rounded =
-        hn::Add(u, hn::Add(hn::Set(du, 0x7fffu), hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u))));
-    const auto nan = hn::RebindMask(du, hn::Gt(hn::BitCast(di, hn::And(u, hn::Set(du, 0x7fffffffu))),
-                                               hn::Set(di, 0x7f800000)));
-    return hn::IfThenElse(nan, hn::Or(u, hn::Set(du, 0x00400000u)), rounded);
-  }
-
-  // out[i] = bf16_pair(lo[i], hi ? hi[i] : 0) for i < n: operands of two depths at the
-  // same positions of two rows.
-  static void pair_rows(T* HWY_RESTRICT out, const float* HWY_RESTRICT lo,
-                        const float* HWY_RESTRICT hi, int64_t n) {
-    const Df d;
-    const Du du;
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-      const auto l = hn::ShiftRight<16>(rounded_high(hn::LoadU(d, lo + i)));
-      const auto h = hi ? hn::And(rounded_high(hn::LoadU(d, hi + i)), hn::Set(du, 0xffff0000u))
-                        : hn::Zero(du);
-      hn::StoreU(hn::Or(l, h), du, out + i);
-    }
-    for (; i < n; ++i) out[i] = bf16_pair(lo[i], hi ? hi[i] : 0.0f);
-  }
-
-  // out[kp] = bf16_pair(src[2kp], src[2kp+1]) for the kc / 2 whole pairs of a row of
-  // depths, and bf16_pair(src[kc-1], 0) when kc is odd: consecutive floats rounded to
-  // consecutive bf16 values, which are the pairs.
-  static void pair_adjacent(T* HWY_RESTRICT out, const float* HWY_RESTRICT src, int64_t kc) {
-    const Du du;
-    int64_t kp = 0;
-    for (; 2 * kp + 2 * kLanes <= kc; kp += kLanes) hn::StoreU(pairs16(src + 2 * kp), du, out + kp);
-    for (; 2 * kp + 1 < kc; ++kp) out[kp] = bf16_pair(src[2 * kp], src[2 * kp + 1]);
-    if (kc % 2) out[kc / 2] = bf16_pair(src[kc - 1], 0.0f);
-  }
-
-  // The 16 pairs of 32 consecutive floats.
-  static HWY_INLINE hn::Vec<Du> pairs16(const float* HWY_RESTRICT src) {
-    const Df d;
-    const Du du;
-    const hn::Repartition<uint16_t, Df> d16;
-    const auto r0 = hn::BitCast(d16, rounded_high(hn::LoadU(d, src)));
-    const auto r1 = hn::BitCast(d16, rounded_high(hn::LoadU(d, src + kLanes)));
-    return hn::BitCast(du, hn::ConcatOdd(d16, r1, r0));
-  }
 
   // r[i] lane j -> r[j] lane i (16 x 16 words): 32-bit, then 64-bit interleaves within
   // 128-bit blocks, then two rounds of 128-bit block shuffles.
@@ -129,7 +76,7 @@ struct Bf16Pairs {
   static HWY_INLINE void pairs16_transposed(__m512i out[16], const float* HWY_RESTRICT src,
                                             int64_t ld, int64_t kp0, int64_t rows) {
     for (int64_t j = 0; j < 16; ++j)
-      out[j] = j < rows ? pairs16(src + j * ld + 2 * kp0).raw : _mm512_setzero_si512();
+      out[j] = j < rows ? bf16_pairs::adjacent_pairs(src + j * ld + 2 * kp0).raw : _mm512_setzero_si512();
     transpose16(out);
   }
 
@@ -155,7 +102,7 @@ struct Bf16Pairs {
           for (int64_t r = 0; r < kRows; ++r) {
             const float* row = src + r * g.lda;
             dst[kp * kRows + r] =
-                r < rows ? bf16_pair(row[2 * kp], 2 * kp + 1 < kc ? row[2 * kp + 1] : 0.0f) : 0u;
+                r < rows ? pair(row[2 * kp], 2 * kp + 1 < kc ? row[2 * kp + 1] : 0.0f) : 0u;
           }
       }
       return;
@@ -180,7 +127,7 @@ struct Bf16Pairs {
   }
 
   // One (pairs, kCols) micro-panel from B stored (N, K) with row stride ld: the first
-  // `cols` rows, zero past them (and past kc: pair_adjacent pairs an odd last depth with 0).
+  // `cols` rows, zero past them (and past kc: an odd last depth is paired with 0).
   static void pack_b_panel_pairs(T* HWY_RESTRICT panel, const float* HWY_RESTRICT src, int64_t ld,
                                  int64_t kc, int64_t cols) {
     const int64_t kd = depth(kc), vec_pairs = kc / 32 * 16;
@@ -194,7 +141,7 @@ struct Bf16Pairs {
       for (int64_t j = 0; j < kCols; ++j) {
         const float* row = src + j * ld;
         panel[kp * kCols + j] =
-            j < cols ? bf16_pair(row[2 * kp], 2 * kp + 1 < kc ? row[2 * kp + 1] : 0.0f) : 0u;
+            j < cols ? pair(row[2 * kp], 2 * kp + 1 < kc ? row[2 * kp + 1] : 0.0f) : 0u;
       }
   }
 

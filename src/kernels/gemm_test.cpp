@@ -144,21 +144,6 @@ TEST_P(GemmSimd, MatchesDoubleReferenceOverOddShapesAndTransposes) {
   });
 }
 
-// The ways products with bf16 inputs run on the dispatched target: with the CPU's bf16
-// dot-product instruction where it has one (gemm_bf16_instruction(); used by the AVX-512
-// targets), and always as fp32 FMAs on the rounded operands. Each way is set for the
-// scope of a Bf16Way and the default (the instruction allowed) restored after.
-std::vector<bool> bf16_ways() {
-  return gemm_bf16_instruction() ? std::vector<bool>{true, false} : std::vector<bool>{false};
-}
-
-struct Bf16Way {
-  explicit Bf16Way(bool instruction) { set_gemm_bf16_instruction(instruction); }
-  ~Bf16Way() { set_gemm_bf16_instruction(true); }
-};
-
-bool avx512_target(int64_t target) { return std::string(simd_target_name(target)).rfind("AVX3", 0) == 0; }
-
 // bf16 inputs (GemmArgs::bf16_inputs): the same shapes against a double reference of the
 // rounded operands; and the rounding must show against the unrounded product (bf16 keeps
 // 8 mantissa bits: errors ~2^-9 / sqrt(K) of the scale, far above fp32's). Both ways.

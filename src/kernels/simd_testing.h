@@ -11,7 +11,9 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "kernels/gemm.h"
 #include "kernels/simd.h"
 
 namespace longctx::kernels {
@@ -27,6 +29,25 @@ class PerSimdTarget : public ::testing::TestWithParam<int64_t> {
  private:
   std::optional<ScopedSimdTarget> guard_;
 };
+
+// The ways products with bf16 inputs run on the dispatched target: with the CPU's bf16
+// dot-product instruction where it has one (gemm_bf16_instruction(); used by the AVX-512
+// targets), and always as fp32 FMAs on the rounded operands. Each way is set for the
+// scope of a Bf16Way and the default (the instruction allowed) restored after.
+inline std::vector<bool> bf16_ways() {
+  return gemm_bf16_instruction() ? std::vector<bool>{true, false} : std::vector<bool>{false};
+}
+
+struct Bf16Way {
+  explicit Bf16Way(bool instruction) { set_gemm_bf16_instruction(instruction); }
+  ~Bf16Way() { set_gemm_bf16_instruction(true); }
+  Bf16Way(const Bf16Way&) = delete;
+  Bf16Way& operator=(const Bf16Way&) = delete;
+};
+
+inline bool avx512_target(int64_t target) {
+  return std::string(simd_target_name(target)).rfind("AVX3", 0) == 0;
+}
 
 inline std::string simd_test_name(const ::testing::TestParamInfo<int64_t>& info) {
   return simd_target_name(info.param);
