@@ -2,10 +2,12 @@
 // forward and backward with causal FLOP counts (forward 2*T^2*D*H: QK^T and PV
 // are 2*T^2*D each per head, halved by causality; backward 2.5x the forward).
 //
-// Usage: attention_bench [--target NAME] [--json out.jsonl]   (the two reference configurations)
-//        attention_bench [--target NAME] [--json out.jsonl] [--tq M] T H Hkv D [reps] [threads]
+// Usage: attention_bench [--target NAME] [--json out.jsonl] [--bf16]   (two reference configurations)
+//        attention_bench [--target NAME] [--json out.jsonl] [--bf16] [--tq M] T H Hkv D [reps] [threads]
 // --tq M times the forward alone for the last M query rows against all T keys: one chunk of
 // a chunked prefill at depth T (the inference case; FLOPs counted for the visible pairs).
+// --bf16 runs the tile products with bf16 inputs (AttentionShape::bf16_products, as training
+// with --matmul-precision bf16 does).
 // --target pins the SIMD target (AVX3, AVX2, SCALAR, ... as `longctx info` lists them);
 // --json appends one line per configuration with the machine's platform facts.
 //
@@ -52,8 +54,9 @@ struct Config {
   int64_t T_q = 0;  // 0: T (training shape, forward and backward); else forward of one chunk
 };
 
-nlohmann::json run(const Config& c, int reps) {
+nlohmann::json run(const Config& c, int reps, bool bf16) {
   longctx::kernels::AttentionShape s;
+  s.bf16_products = bf16;
   s.B = 1;
   const bool chunk = c.T_q > 0 && c.T_q < c.T;
   s.T_kv = c.T;
@@ -97,6 +100,7 @@ nlohmann::json run(const Config& c, int reps) {
                 longctx::num_threads(), best_f, flops_f / best_f * 1e-9, flops_f / cpu_f * 1e-9);
     return {{"bench", "attention_chunk"}, {"T_q", s.T_q}, {"T_kv", c.T}, {"H", c.H}, {"Hkv", c.Hkv},
             {"D", c.D}, {"reps", reps}, {"threads", longctx::num_threads()},
+            {"products", bf16 ? "bf16" : "fp32"},
             {"forward_s_best", best_f}, {"forward_gflops", flops_f / best_f * 1e-9},
             {"forward_gflops_per_cpu_s", flops_f / cpu_f * 1e-9},
             {"platform", longctx::kernels::platform_json()}};
@@ -107,7 +111,7 @@ nlohmann::json run(const Config& c, int reps) {
   std::printf("  per CPU-second (all threads): forward %.1f GFLOP/s, backward %.1f GFLOP/s\n",
               flops_f / cpu_f * 1e-9, flops_b / cpu_b * 1e-9);
   return {{"bench", "attention"}, {"T", c.T}, {"H", c.H}, {"Hkv", c.Hkv}, {"D", c.D},
-          {"reps", reps}, {"threads", longctx::num_threads()},
+          {"reps", reps}, {"threads", longctx::num_threads()}, {"products", bf16 ? "bf16" : "fp32"},
           {"forward_s_best", best_f}, {"backward_s_best", best_b},
           {"forward_gflops", flops_f / best_f * 1e-9}, {"backward_gflops", flops_b / best_b * 1e-9},
           {"forward_gflops_per_cpu_s", flops_f / cpu_f * 1e-9},
@@ -136,7 +140,12 @@ int main(int argc, char** argv) try {
   std::unique_ptr<longctx::kernels::ScopedSimdTarget> pin;
   std::vector<std::string> positional;
   int64_t tq = 0;
+  bool bf16 = false;
   for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--bf16") {
+      bf16 = true;
+      continue;
+    }
     if ((args[i] == "--target" || args[i] == "--json" || args[i] == "--tq") && i + 1 < args.size()) {
       if (args[i] == "--tq")
         tq = std::atoll(args[++i].c_str());
@@ -158,12 +167,13 @@ int main(int argc, char** argv) try {
     if (positional.size() >= 6) threads = std::atoi(positional[5].c_str());
   }
   longctx::set_num_threads(threads);
-  std::printf("SIMD target %s\n", longctx::kernels::simd_target_name(
-                                      longctx::kernels::simd_dispatched_target()).c_str());
+  std::printf("SIMD target %s, products %s\n",
+              longctx::kernels::simd_target_name(longctx::kernels::simd_dispatched_target()).c_str(),
+              bf16 ? "bf16" : "fp32");
   std::ofstream json_out;
   if (!json_path.empty()) json_out.open(json_path, std::ios::app);
   for (const Config& c : configs) {
-    const nlohmann::json r = run(c, reps);
+    const nlohmann::json r = run(c, reps, bf16);
     if (json_out.is_open()) json_out << r.dump() << '\n';
   }
   LONGCTX_CHECK(json_path.empty() || json_out.good(), "attention_bench: cannot write --json '%s'",

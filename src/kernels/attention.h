@@ -22,6 +22,11 @@ struct AttentionShape {
   int64_t kv_batch_stride = 0;  // elements between batches of k/v; 0 = T_kv*n_kv_heads*head_dim
                                 // (a KV cache with capacity > T_kv passes its capacity stride)
   float scale = 0.0f;           // 0 = 1/sqrt(head_dim)
+  // Tile products with bf16 inputs and fp32 accumulation (Q K^T, P V and the backward's
+  // five), as the model's matrix products under MatmulPrecision::kBf16 (gemm.h): with
+  // vdpbf16ps where the CPU has AVX512_BF16 (gemm_bf16_instruction()), else fp32 FMAs on
+  // the same rounded operands. The softmax, its sums and every accumulation stay fp32.
+  bool bf16_products = false;
 };
 
 // q (B, T_q, n_heads, D); k, v (B, T_kv, n_kv_heads, D); out (B, T_q, n_heads, D);

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "core/buffer.h"
+#include "kernels/attention_bf16-inl.h"
 #include "kernels/attention_geometry.h"
 #include "kernels/attention_tiles-inl.h"
 #include "kernels/attention_tiles.h"
@@ -62,6 +63,9 @@ struct BackwardArgs {
   int64_t q_seg_batch = 0, k_seg_batch = 0;
   attention_detail::AttentionGeometry g;
   bool accumulate = false;  // dq, dk, dv += (a block of a ring) instead of =
+  // Set by backward_tiles from g.bf16_products: tile products with bf16 inputs
+  // (attention_bf16-inl.h), with vdpbf16ps when bf16_dp.
+  bool bf16 = false, bf16_dp = false;
 };
 
 namespace backward_detail {
@@ -74,30 +78,55 @@ struct BackwardScratch {
   Buffer<float> dk, dv;  // (Bc, Dp) gradient accumulators of the key tile
   Buffer<float> p, ds;   // (rows, Bc) probabilities; dP, then dS
   Buffer<float> dq;      // (T_q*G, Dp) this thread's dq partial for the current group
-  BackwardScratch(int64_t rows, int64_t D, int64_t Dp, int64_t dq_rows)
-      : kt(D * kKeyTile),
-        vt(D * kKeyTile),
-        k(kKeyTile * Dp),
+  // bf16 products (attention_bf16-inl.h): the key tile's pair strips K^T, V^T (D2, Bc) and
+  // K (Bc/2, Dp); P and dS paired along query rows (rows/2 + 1, Bc), dS along keys
+  // (rows, Bc/2); one row's pairs (D2).
+  Buffer<uint32_t> kt2, vt2, k2, p_rows, ds_rows, ds_keys, pairs;
+  BackwardScratch(int64_t rows, int64_t D, int64_t Dp, int64_t dq_rows, bool bf16)
+      : kt(bf16 ? 0 : D * kKeyTile),
+        vt(bf16 ? 0 : D * kKeyTile),
+        k(bf16 ? 0 : kKeyTile * Dp),
         dk(kKeyTile * Dp),
         dv(kKeyTile * Dp),
         p(rows * kKeyTile),
         ds(rows * kKeyTile),
-        dq(dq_rows * Dp) {}
+        dq(dq_rows * Dp),
+        kt2(bf16 ? pairs_of(D) * kKeyTile : 0),
+        vt2(bf16 ? pairs_of(D) * kKeyTile : 0),
+        k2(bf16 ? kKeyTile / 2 * Dp : 0),
+        p_rows(bf16 ? (rows / 2 + 1) * kKeyTile : 0),
+        ds_rows(bf16 ? (rows / 2 + 1) * kKeyTile : 0),
+        ds_keys(bf16 ? rows * kKeyTile / 2 : 0),
+        pairs(bf16 ? pairs_of(D) : 0) {}
 };
 
 // The query side of the current (batch, kv head), packed once and shared by all
 // key tiles; row r = position * G + head in group, so a block of positions is a
 // contiguous run of rows. q and dout are kept twice: as rows, where they are the A
 // operand of a product, and in column strips, where they are the B operand.
+// With bf16 products (attention_bf16-inl.h) the operands are pairs instead: q and dout
+// rows as the pairs of their D elements (A of Q K^T and dO V^T), and in column strips
+// paired along the rows, rows 2i and 2i+1 in word i (B of dS^T Q and P^T dO).
 struct PackedQueries {
   Buffer<float> q;          // (T_q*G, Dp) query rows scaled by scale*log2(e)
   Buffer<float> dout;       // (T_q*G, Dp)
   Buffer<float> q_strips, dout_strips;  // the same in (T_q*G, Dp) column strips
   Buffer<float> lse2, dot;  // (T_q*G) lse in log2 units; D_i = rowsum(dout * out)
+  Buffer<uint32_t> q2, dout2;                // (T_q*G, D2) with bf16 products
+  Buffer<uint32_t> q_pair_strips, dout_pair_strips;  // (pairs_of(T_q*G), Dp) with bf16 products
   int64_t rows;
-  PackedQueries(int64_t rows, int64_t Dp)
-      : q(rows * Dp), dout(rows * Dp), q_strips(rows * Dp), dout_strips(rows * Dp), lse2(rows),
-        dot(rows), rows(rows) {}
+  PackedQueries(int64_t rows, int64_t D, int64_t Dp, bool bf16)
+      : q(rows * Dp),
+        dout(rows * Dp),
+        q_strips(bf16 ? 0 : rows * Dp),
+        dout_strips(bf16 ? 0 : rows * Dp),
+        lse2(rows),
+        dot(rows),
+        q2(bf16 ? rows * pairs_of(D) : 0),
+        dout2(bf16 ? rows * pairs_of(D) : 0),
+        q_pair_strips(bf16 ? pairs_of(rows) * Dp : 0),
+        dout_pair_strips(bf16 ? pairs_of(rows) * Dp : 0),
+        rows(rows) {}
 };
 
 // The call's arguments and what the tiling derives from them.
@@ -128,13 +157,36 @@ inline void pack_query_position(const BackwardRun& run, int64_t b, int64_t h_kv,
       w.dout[r * Dp + x] = dor[x];
       dot += dor[x] * outr[x];
     }
-    for (int64_t x = 0; x < Dp; ++x) {
-      const int64_t o = strip_offset(r, x, Dp, w.rows);
-      w.q_strips[o] = x < D ? w.q[r * Dp + x] : 0.0f;
-      w.dout_strips[o] = x < D ? dor[x] : 0.0f;
+    if (a.bf16) {
+      bf16_pairs::pair_adjacent(w.q2.data() + r * pairs_of(D), w.q.data() + r * Dp, D);
+      bf16_pairs::pair_adjacent(w.dout2.data() + r * pairs_of(D), dor, D);
+    } else {
+      for (int64_t x = 0; x < Dp; ++x) {
+        const int64_t o = strip_offset(r, x, Dp, w.rows);
+        w.q_strips[o] = x < D ? w.q[r * Dp + x] : 0.0f;
+        w.dout_strips[o] = x < D ? dor[x] : 0.0f;
+      }
     }
     w.dot[r] = dot;
     w.lse2[r] = a.lse[(b * g.H + h_kv * G + gi) * g.lse_stride + pos] * kLog2e;
+  }
+}
+
+// With bf16 products: packed rows 2i and 2i+1 (after pack_query_position) paired into word i
+// of the q and dout pair strips.
+inline void pack_query_pair(const BackwardRun& run, int64_t i) {
+  PackedQueries& w = *run.pq;
+  const int64_t D = run.a.g.D, Dp = run.Dp, W = 2 * lanes(), n2 = pairs_of(w.rows);
+  const bool hi = 2 * i + 1 < w.rows;
+  for (int64_t x = 0; x < Dp; x += W) {
+    const int64_t width = strip_width(x, Dp), copy = std::max<int64_t>(0, std::min(width, D - x));
+    uint32_t* q_out = w.q_pair_strips.data() + strip_offset(i, x, Dp, n2);
+    uint32_t* dout_out = w.dout_pair_strips.data() + strip_offset(i, x, Dp, n2);
+    const int64_t lo_off = 2 * i * Dp + x, hi_off = lo_off + Dp;
+    bf16_pairs::pair_rows(q_out, w.q.data() + lo_off, hi ? w.q.data() + hi_off : nullptr, copy);
+    bf16_pairs::pair_rows(dout_out, w.dout.data() + lo_off, hi ? w.dout.data() + hi_off : nullptr,
+                          copy);
+    for (int64_t e = copy; e < width; ++e) q_out[e] = dout_out[e] = 0u;
   }
 }
 
@@ -149,9 +201,17 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
   const int64_t cols = round_up_lanes(nk);
   const int64_t first = b * g.kv_batch + k0 * g.kv_row + h_kv * D;
   const FloatRows k_rows{a.k + first, g.kv_row, D}, v_rows{a.v + first, g.kv_row, D};
-  pack_transposed_strips(w.kt.data(), k_rows, nk, D, nullptr);
-  pack_transposed_strips(w.vt.data(), v_rows, nk, D, nullptr);
-  pack_row_strips(w.k.data(), k_rows, nk, kKeyTile, D, Dp, nullptr);
+  const int64_t D2 = pairs_of(D), n_pairs = pairs_of(run.pq->rows);
+  constexpr int64_t kHalf = kKeyTile / 2;
+  if (a.bf16) {
+    pack_transposed_pair_strips(w.kt2.data(), k_rows, nk, D, nullptr, w.pairs.data());
+    pack_transposed_pair_strips(w.vt2.data(), v_rows, nk, D, nullptr, w.pairs.data());
+    pack_pair_row_strips(w.k2.data(), k_rows, nk, kKeyTile, D, Dp, nullptr, nullptr);
+  } else {
+    pack_transposed_strips(w.kt.data(), k_rows, nk, D, nullptr);
+    pack_transposed_strips(w.vt.data(), v_rows, nk, D, nullptr);
+    pack_row_strips(w.k.data(), k_rows, nk, kKeyTile, D, Dp, nullptr);
+  }
   std::memset(w.dk.data(), 0, static_cast<size_t>(cols * Dp) * sizeof(float));
   std::memset(w.dv.data(), 0, static_cast<size_t>(cols * Dp) * sizeof(float));
   const int32_t* q_seg = a.q_seg ? a.q_seg + b * a.q_seg_batch : nullptr;
@@ -176,8 +236,12 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
     const float* qs = run.pq->q.data() + r0 * Dp;
     const float* dout = run.pq->dout.data() + r0 * Dp;
     // S (rows, cols) = Qs (rows, D) * K^T (D, cols), then P = exp2(S - lse2) in place.
-    tile_product_packed(w.p.data(), kKeyTile, rows, cols, qs, Dp, 1, w.kt.data(), D, kKeyTile, 0,
-                        D, /*accumulate=*/false);
+    if (a.bf16)
+      pair_tile_product(w.p.data(), kKeyTile, rows, cols, run.pq->q2.data() + r0 * D2, D2, 1,
+                        w.kt2.data(), D2, kKeyTile, 0, D2, /*accumulate=*/false, a.bf16_dp);
+    else
+      tile_product_packed(w.p.data(), kKeyTile, rows, cols, qs, Dp, 1, w.kt.data(), D, kKeyTile, 0,
+                          D, /*accumulate=*/false);
     const bool need_mask = cols > nk || k0 + nk - 1 > a_first || !seg_uniform;
     for (int64_t r = 0; r < rows; ++r) {
       float* prow = w.p.data() + r * kKeyTile;
@@ -193,11 +257,20 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
         hn::StoreU(exp2_nonpositive(d, hn::Sub(hn::LoadU(d, prow + j), vl)), d, prow + j);
     }
     // dV (cols, Dp) += P^T (cols, rows) * dO (rows, Dp)
-    tile_product_packed(w.dv.data(), Dp, cols, Dp, w.p.data(), 1, kKeyTile,
-                        run.pq->dout_strips.data(), run.pq->rows, Dp, r0, rows, /*accumulate=*/true);
     // dP (rows, cols) = dO (rows, D) * V^T (D, cols)
-    tile_product_packed(w.ds.data(), kKeyTile, rows, cols, dout, Dp, 1, w.vt.data(), D, kKeyTile,
-                        0, D, /*accumulate=*/false);
+    if (a.bf16) {
+      const int64_t n2 = pair_tile_rows(w.p_rows.data(), kKeyTile, w.p.data(), kKeyTile, rows, cols, r0);
+      pair_tile_product(w.dv.data(), Dp, cols, Dp, w.p_rows.data(), 1, kKeyTile,
+                        run.pq->dout_pair_strips.data(), n_pairs, Dp, r0 / 2, n2,
+                        /*accumulate=*/true, a.bf16_dp);
+      pair_tile_product(w.ds.data(), kKeyTile, rows, cols, run.pq->dout2.data() + r0 * D2, D2, 1,
+                        w.vt2.data(), D2, kKeyTile, 0, D2, /*accumulate=*/false, a.bf16_dp);
+    } else {
+      tile_product_packed(w.dv.data(), Dp, cols, Dp, w.p.data(), 1, kKeyTile,
+                          run.pq->dout_strips.data(), run.pq->rows, Dp, r0, rows, /*accumulate=*/true);
+      tile_product_packed(w.ds.data(), kKeyTile, rows, cols, dout, Dp, 1, w.vt.data(), D, kKeyTile,
+                          0, D, /*accumulate=*/false);
+    }
     for (int64_t r = 0; r < rows; ++r) {
       float* prow = w.p.data() + r * kKeyTile;
       float* dsrow = w.ds.data() + r * kKeyTile;
@@ -208,11 +281,22 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
       }
     }
     // dK (cols, Dp) += dS^T (cols, rows) * Qs (rows, Dp)   (times ln2 on the way out)
-    tile_product_packed(w.dk.data(), Dp, cols, Dp, w.ds.data(), 1, kKeyTile,
-                        run.pq->q_strips.data(), run.pq->rows, Dp, r0, rows, /*accumulate=*/true);
     // dQ partial rows p0*G .. (rows, Dp) += dS (rows, cols) * K (cols, Dp)   (times scale later)
-    tile_product_packed(w.dq.data() + r0 * Dp, Dp, rows, Dp, w.ds.data(), kKeyTile, 1, w.k.data(),
-                        kKeyTile, Dp, 0, cols, /*accumulate=*/true);
+    if (a.bf16) {
+      const int64_t n2 = pair_tile_rows(w.ds_rows.data(), kKeyTile, w.ds.data(), kKeyTile, rows, cols, r0);
+      pair_tile_product(w.dk.data(), Dp, cols, Dp, w.ds_rows.data(), 1, kKeyTile,
+                        run.pq->q_pair_strips.data(), n_pairs, Dp, r0 / 2, n2, /*accumulate=*/true,
+                        a.bf16_dp);
+      for (int64_t r = 0; r < rows; ++r)
+        bf16_pairs::pair_adjacent(w.ds_keys.data() + r * kHalf, w.ds.data() + r * kKeyTile, cols);
+      pair_tile_product(w.dq.data() + r0 * Dp, Dp, rows, Dp, w.ds_keys.data(), kHalf, 1,
+                        w.k2.data(), kHalf, Dp, 0, pairs_of(cols), /*accumulate=*/true, a.bf16_dp);
+    } else {
+      tile_product_packed(w.dk.data(), Dp, cols, Dp, w.ds.data(), 1, kKeyTile,
+                          run.pq->q_strips.data(), run.pq->rows, Dp, r0, rows, /*accumulate=*/true);
+      tile_product_packed(w.dq.data() + r0 * Dp, Dp, rows, Dp, w.ds.data(), kKeyTile, 1, w.k.data(),
+                          kKeyTile, Dp, 0, cols, /*accumulate=*/true);
+    }
   }
 
   // Qs carries scale*log2(e); dk wants scale, so multiply by ln2.
@@ -245,8 +329,11 @@ inline int tile_owner(int64_t kt, int nt) {
 }  // namespace backward_detail
 
 // Runs the backward described by `a` (validated by the caller) on all threads.
-inline void backward_tiles(const BackwardArgs& a) {
+inline void backward_tiles(const BackwardArgs& args) {
   using namespace backward_detail;
+  BackwardArgs a = args;
+  a.bf16 = a.g.bf16_products;
+  a.bf16_dp = a.bf16 && bf16_instruction_here();
   const AttentionGeometry& g = a.g;
   if (g.T_q == 0 || g.T_kv == 0) {  // no query sees a key: every gradient is zero
     if (!a.accumulate) {
@@ -262,12 +349,12 @@ inline void backward_tiles(const BackwardArgs& a) {
   const int64_t dq_rows = g.T_q * g.G;
   const float dq_scale = static_cast<float>(g.scale);
   const int n_threads = omp_get_max_threads();
-  PackedQueries pq(dq_rows, run.Dp);
+  PackedQueries pq(dq_rows, g.D, run.Dp, a.bf16);
   run.pq = &pq;
   std::vector<BackwardScratch> scratch;  // allocated here so OOM throws outside OpenMP
   scratch.reserve(static_cast<size_t>(n_threads));
   for (int t = 0; t < n_threads; ++t)
-    scratch.emplace_back(run.block_pos * g.G, g.D, run.Dp, dq_rows);
+    scratch.emplace_back(run.block_pos * g.G, g.D, run.Dp, dq_rows, a.bf16);
 
 #pragma omp parallel num_threads(n_threads)
   {
@@ -278,6 +365,10 @@ inline void backward_tiles(const BackwardArgs& a) {
       const int64_t b = group / g.H_kv, h_kv = group % g.H_kv;
 #pragma omp for schedule(static)
       for (int64_t pos = 0; pos < g.T_q; ++pos) pack_query_position(run, b, h_kv, pos);
+      if (a.bf16) {  // (the loop's barrier: every row is packed)
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < pairs_of(dq_rows); ++i) pack_query_pair(run, i);
+      }
       w.dq.zero();
       for (int64_t kt = 0; kt < n_tiles; ++kt)
         if (tile_owner(kt, nt) == t) backward_key_tile(run, w, b, h_kv, kt * kKeyTile);

@@ -30,6 +30,7 @@ struct AttentionBlockShape {
   // Forward only: out and lse already hold the attention of the same queries over other
   // keys; this block is merged into them instead of overwriting them.
   bool merge = false;
+  bool bf16_products = false;  // as AttentionShape::bf16_products
 };
 
 // q (T_q, H, D); k, v (T_kv, Hkv, D); out (T_q, H, D) = or merged; lse (H, lse_stride), first

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "core/buffer.h"
+#include "kernels/attention_bf16-inl.h"
 #include "kernels/attention_geometry.h"
 #include "kernels/attention_tiles-inl.h"
 #include "kernels/attention_tiles.h"
@@ -63,6 +64,9 @@ struct ForwardArgs {
   // Merge this result into the (out, lse) of the same queries over other keys instead of
   // overwriting it (attention_block.h).
   bool merge = false;
+  // Set by forward_tiles from g.bf16_products: tile products with bf16 inputs
+  // (attention_bf16-inl.h), with vdpbf16ps when bf16_dp.
+  bool bf16 = false, bf16_dp = false;
 };
 
 namespace forward_detail {
@@ -77,27 +81,46 @@ struct ForwardScratch {
   Buffer<float> m, l;  // (rows) running max (log2 units) and running sum
   Buffer<float> kt;    // (D, Bc) key tile transposed, in strips, when not packed per group
   Buffer<float> v;     // (Bc, Dp) value tile, in strips, when not packed per group
-  ForwardScratch(int64_t rows, int64_t D, int64_t Dp, bool own_tiles)
+  // bf16 products: a second converted row, one row's pairs, the scaled queries' pairs
+  // (rows, D2), the probabilities' pairs (rows, Bc/2) and the own tiles' (D2, Bc) and
+  // (Bc/2, Dp) pair strips.
+  Buffer<float> row_hi;
+  Buffer<uint32_t> pairs, q2, sp, kt2, v2;
+  ForwardScratch(int64_t rows, int64_t D, int64_t Dp, bool own_tiles, bool bf16)
       : row(Dp),
         q(rows * Dp),
         s(rows * kKeyTile),
         o(rows * Dp),
         m(rows),
         l(rows),
-        kt(own_tiles ? D * kKeyTile : 0),
-        v(own_tiles ? kKeyTile * Dp : 0) {}
+        kt(own_tiles && !bf16 ? D * kKeyTile : 0),
+        v(own_tiles && !bf16 ? kKeyTile * Dp : 0),
+        row_hi(bf16 ? Dp : 0),
+        pairs(bf16 ? pairs_of(D) : 0),
+        q2(bf16 ? rows * pairs_of(D) : 0),
+        sp(bf16 ? rows * kKeyTile / 2 : 0),
+        kt2(own_tiles && bf16 ? pairs_of(D) * kKeyTile : 0),
+        v2(own_tiles && bf16 ? kKeyTile / 2 * Dp : 0) {}
 };
 
 // The keys and values of the current (batch, kv head), packed once and shared by
 // all query blocks: tile t holds K^T (D, Bc) and V (Bc, Dp), zero past T_kv, each in
 // column strips (tile_product_packed).
 // 2 * T_kv * Dp floats: the O(T * head_dim) part of the forward's memory.
+// With bf16 products the tiles are pair strips instead (attention_bf16-inl.h): K^T
+// (D2 = pairs_of(D), Bc) and V (Bc/2, Dp) words, half the bytes.
 struct PackedKeyValues {
   Buffer<float> kt;  // (n_tiles, D, Bc)
   Buffer<float> v;   // (n_tiles, Bc, Dp)
+  Buffer<uint32_t> kt2, v2;  // (n_tiles, D2, Bc), (n_tiles, Bc/2, Dp) with bf16 products
   int64_t first_key = 0;  // key of tile 0 (a segment's first key)
-  PackedKeyValues(int64_t n_tiles, int64_t D, int64_t Dp)
-      : kt(n_tiles * D * kKeyTile), v(n_tiles * kKeyTile * Dp) {}
+  bool bf16;
+  PackedKeyValues(int64_t n_tiles, int64_t D, int64_t Dp, bool bf16_)
+      : kt(bf16_ ? 0 : n_tiles * D * kKeyTile),
+        v(bf16_ ? 0 : n_tiles * kKeyTile * Dp),
+        kt2(bf16_ ? n_tiles * pairs_of(D) * kKeyTile : 0),
+        v2(bf16_ ? n_tiles * kKeyTile / 2 * Dp : 0),
+        bf16(bf16_) {}
 };
 
 // The call's arguments and what the tiling derives from them.
@@ -170,21 +193,49 @@ struct CacheRows {
   void prefetch(int64_t j) const { prefetch_bytes(p + j * row_bytes + first_byte, bytes); }
 };
 
+// Where tile (k0 - first_key) / Bc of a group's pack, or a thread's own tile, sits.
+struct KeyTile {
+  float *kt, *v;           // fp32 products
+  uint32_t *kt2, *v2;      // bf16 products
+};
+
 // K^T (D, Bc) and V (Bc, Dp) of keys k0 .. k0+Bc of group (b, h_kv), zero past T_kv
-// (and V past D), both in column strips; tmp (D) is scratch for converting cache rows.
-inline void pack_key_tile(const ForwardRun& run, int64_t b, int64_t h_kv, int64_t k0, float* kt,
-                          float* v, float* tmp) {
+// (and V past D), both in column strips, or their pair strips with bf16 products; w's
+// rows and pairs are scratch for converting cache rows.
+template <class Rows>
+inline void pack_key_tile_from(const ForwardRun& run, const Rows& k_rows, const Rows& v_rows,
+                               int64_t nk, const KeyTile& t, ForwardScratch& w) {
+  const int64_t D = run.a.g.D;
+  if (run.a.bf16) {
+    pack_transposed_pair_strips(t.kt2, k_rows, nk, D, w.row.data(), w.pairs.data());
+    pack_pair_row_strips(t.v2, v_rows, nk, kKeyTile, D, run.Dp, w.row.data(), w.row_hi.data());
+    return;
+  }
+  pack_transposed_strips(t.kt, k_rows, nk, D, w.row.data());
+  pack_row_strips(t.v, v_rows, nk, kKeyTile, D, run.Dp, w.row.data());
+}
+
+inline void pack_key_tile(const ForwardRun& run, int64_t b, int64_t h_kv, int64_t k0,
+                          const KeyTile& t, ForwardScratch& w) {
   const ForwardArgs& a = run.a;
   const AttentionGeometry& g = a.g;
   const int64_t nk = std::min(kKeyTile, g.T_kv - k0);
   if (a.k_cache) {  // B = 1
-    pack_transposed_strips(kt, CacheRows(*a.k_cache, k0, h_kv * g.D, g.D), nk, g.D, tmp);
-    pack_row_strips(v, CacheRows(*a.v_cache, k0, h_kv * g.D, g.D), nk, kKeyTile, g.D, run.Dp, tmp);
+    pack_key_tile_from(run, CacheRows(*a.k_cache, k0, h_kv * g.D, g.D),
+                       CacheRows(*a.v_cache, k0, h_kv * g.D, g.D), nk, t, w);
     return;
   }
   const int64_t first = b * g.kv_batch + k0 * g.kv_row + h_kv * g.D;
-  pack_transposed_strips(kt, FloatRows{a.k + first, g.kv_row, g.D}, nk, g.D, tmp);
-  pack_row_strips(v, FloatRows{a.v + first, g.kv_row, g.D}, nk, kKeyTile, g.D, run.Dp, tmp);
+  pack_key_tile_from(run, FloatRows{a.k + first, g.kv_row, g.D},
+                     FloatRows{a.v + first, g.kv_row, g.D}, nk, t, w);
+}
+
+// Tile `tile` of the group's pack.
+inline KeyTile packed_tile(PackedKeyValues& kv, int64_t tile, int64_t D, int64_t Dp) {
+  return kv.bf16 ? KeyTile{nullptr, nullptr, kv.kt2.data() + tile * pairs_of(D) * kKeyTile,
+                        kv.v2.data() + tile * kKeyTile / 2 * Dp}
+              : KeyTile{kv.kt.data() + tile * D * kKeyTile, kv.v.data() + tile * kKeyTile * Dp,
+                        nullptr, nullptr};
 }
 
 // Writes row (b, pos, head h) of the result, or merges it into the row already there:
@@ -245,6 +296,7 @@ struct BlockSpan {
 // start to end, or in per-block storage when the keys are visited segment by segment.
 struct BlockState {
   float *q, *o, *m, *l;
+  uint32_t* q2;  // (rows, D2) pairs of the scaled queries, with bf16 products
 };
 
 inline void block_begin(const ForwardRun& run, const BlockSpan& sp, const BlockState& st, int64_t b,
@@ -259,6 +311,9 @@ inline void block_begin(const ForwardRun& run, const BlockSpan& sp, const BlockS
     for (int64_t gi = 0; gi < G; ++gi)
       for (int64_t x = 0; x < D; ++x) st.q[(pi * G + gi) * Dp + x] = src[gi * D + x] * run.q_scale;
   }
+  if (a.bf16)
+    for (int64_t r = 0; r < sp.rows; ++r)
+      bf16_pairs::pair_adjacent(st.q2 + r * pairs_of(D), st.q + r * Dp, D);
   std::memset(st.o, 0, static_cast<size_t>(sp.rows * Dp) * sizeof(float));
   for (int64_t r = 0; r < sp.rows; ++r) {
     st.m[r] = kNegInf;
@@ -281,13 +336,17 @@ inline void block_tiles(const ForwardRun& run, ForwardScratch& w, const BlockSpa
       if (hi < sp.q_seg_lo || lo > sp.q_seg_hi) continue;  // no shared segment: skip the tile
       seg_uniform = lo == hi && sp.q_seg_lo == sp.q_seg_hi && lo == sp.q_seg_lo;
     }
-    const int64_t k_rel = run.kv ? k0 - run.kv->first_key : 0;  // tile k_rel / Bc of the pack
-    const float* kt = run.kv ? run.kv->kt.data() + k_rel * D : w.kt.data();
-    const float* v = run.kv ? run.kv->v.data() + k_rel * Dp : w.v.data();
-    if (!run.kv) pack_key_tile(run, b, h_kv, k0, w.kt.data(), w.v.data(), w.row.data());
+    const KeyTile t = run.kv ? packed_tile(*run.kv, (k0 - run.kv->first_key) / kKeyTile, D, Dp)
+                             : KeyTile{w.kt.data(), w.v.data(), w.kt2.data(), w.v2.data()};
+    if (!run.kv) pack_key_tile(run, b, h_kv, k0, t, w);
     // S (rows, cols) = Qs (rows, D) * K^T (D, cols)
-    tile_product_packed(w.s.data(), kKeyTile, sp.rows, cols, st.q, Dp, 1, kt, D, kKeyTile, 0, D,
-                        /*accumulate=*/false);
+    const int64_t D2 = pairs_of(D);
+    if (a.bf16)
+      pair_tile_product(w.s.data(), kKeyTile, sp.rows, cols, st.q2, D2, 1, t.kt2, D2, kKeyTile, 0,
+                        D2, /*accumulate=*/false, a.bf16_dp);
+    else
+      tile_product_packed(w.s.data(), kKeyTile, sp.rows, cols, st.q, Dp, 1, t.kt, D, kKeyTile, 0,
+                          D, /*accumulate=*/false);
     const bool need_mask = cols > nk || k0 + nk - 1 > sp.a_first || !seg_uniform;
     for (int64_t r = 0; r < sp.rows; ++r) {
       float* srow = w.s.data() + r * kKeyTile;
@@ -297,8 +356,16 @@ inline void block_tiles(const ForwardRun& run, ForwardScratch& w, const BlockSpa
       softmax_update_row(srow, cols, st.o + r * Dp, Dp, st.m[r], st.l[r]);
     }
     // O (rows, Dp) += P (rows, cols) * V (cols, Dp)
-    tile_product_packed(st.o, Dp, sp.rows, Dp, w.s.data(), kKeyTile, 1, v, kKeyTile, Dp, 0, cols,
-                        /*accumulate=*/true);
+    if (a.bf16) {
+      constexpr int64_t kHalf = kKeyTile / 2;
+      for (int64_t r = 0; r < sp.rows; ++r)
+        bf16_pairs::pair_adjacent(w.sp.data() + r * kHalf, w.s.data() + r * kKeyTile, cols);
+      pair_tile_product(st.o, Dp, sp.rows, Dp, w.sp.data(), kHalf, 1, t.v2, kHalf, Dp, 0,
+                        pairs_of(cols), /*accumulate=*/true, a.bf16_dp);
+    } else {
+      tile_product_packed(st.o, Dp, sp.rows, Dp, w.s.data(), kKeyTile, 1, t.v, kKeyTile, Dp, 0,
+                          cols, /*accumulate=*/true);
+    }
   }
 }
 
@@ -315,7 +382,7 @@ inline void block_finish(const ForwardRun& run, const BlockSpan& sp, const Block
 inline void forward_block(const ForwardRun& run, ForwardScratch& w, int64_t b, int64_t h_kv,
                           int64_t qb) {
   const BlockSpan sp(run, b, qb);
-  const BlockState st{w.q.data(), w.o.data(), w.m.data(), w.l.data()};
+  const BlockState st{w.q.data(), w.o.data(), w.m.data(), w.l.data(), w.q2.data()};
   block_begin(run, sp, st, b, h_kv);
   block_tiles(run, w, sp, st, b, h_kv, 0, sp.k_end);
   block_finish(run, sp, st, b, h_kv);
@@ -323,22 +390,27 @@ inline void forward_block(const ForwardRun& run, ForwardScratch& w, int64_t b, i
 
 // The running state of every query block of a group, for keys visited segment by segment.
 struct BlockStates {
-  int64_t rows_max, Dp;
+  int64_t rows_max, Dp, D2;
   Buffer<float> q, o, m, l;
-  BlockStates(int64_t n_blocks, int64_t rows_max_, int64_t Dp_)
-      : rows_max(rows_max_), Dp(Dp_), q(n_blocks * rows_max_ * Dp_), o(n_blocks * rows_max_ * Dp_),
-        m(n_blocks * rows_max_), l(n_blocks * rows_max_) {}
+  Buffer<uint32_t> q2;
+  BlockStates(int64_t n_blocks, int64_t rows_max_, int64_t Dp_, int64_t D, bool bf16)
+      : rows_max(rows_max_), Dp(Dp_), D2(bf16 ? pairs_of(D) : 0), q(n_blocks * rows_max_ * Dp_),
+        o(n_blocks * rows_max_ * Dp_), m(n_blocks * rows_max_), l(n_blocks * rows_max_),
+        q2(n_blocks * rows_max_ * D2) {}
   BlockState at(int64_t qb) {
     return {q.data() + qb * rows_max * Dp, o.data() + qb * rows_max * Dp, m.data() + qb * rows_max,
-            l.data() + qb * rows_max};
+            l.data() + qb * rows_max, q2.data() + qb * rows_max * D2};
   }
 };
 
 }  // namespace forward_detail
 
 // Runs the forward described by `a` (validated by the caller) on all threads.
-inline void forward_tiles(const ForwardArgs& a) {
+inline void forward_tiles(const ForwardArgs& args) {
   using namespace forward_detail;
+  ForwardArgs a = args;
+  a.bf16 = a.g.bf16_products;
+  a.bf16_dp = a.bf16 && bf16_instruction_here();
   const AttentionGeometry& g = a.g;
   if (g.T_q == 0) return;
   ForwardRun run{a, nullptr, round_up_lanes(g.D), std::max<int64_t>(1, kQueryRowsTarget / g.G),
@@ -362,13 +434,14 @@ inline void forward_tiles(const ForwardArgs& a) {
   // Scratch is allocated before the parallel region so that running out of
   // memory throws here rather than inside OpenMP.
   std::unique_ptr<PackedKeyValues> kv;
-  if (pack_per_group) kv = std::make_unique<PackedKeyValues>(pack_tiles, g.D, run.Dp);
+  if (pack_per_group) kv = std::make_unique<PackedKeyValues>(pack_tiles, g.D, run.Dp, a.bf16);
   std::unique_ptr<BlockStates> states;
-  if (segmented) states = std::make_unique<BlockStates>(n_blocks, rows_max, run.Dp);
+  if (segmented) states = std::make_unique<BlockStates>(n_blocks, rows_max, run.Dp, g.D, a.bf16);
   run.kv = kv.get();
   std::vector<ForwardScratch> scratch;
   scratch.reserve(static_cast<size_t>(n_threads));
-  for (int t = 0; t < n_threads; ++t) scratch.emplace_back(rows_max, g.D, run.Dp, !pack_per_group);
+  for (int t = 0; t < n_threads; ++t)
+    scratch.emplace_back(rows_max, g.D, run.Dp, !pack_per_group, a.bf16);
 #pragma omp parallel num_threads(n_threads)
   {
     ForwardScratch& w = scratch[static_cast<size_t>(omp_get_thread_num())];
@@ -382,8 +455,7 @@ inline void forward_tiles(const ForwardArgs& a) {
           // (the single's barrier: no thread still reads the previous segment's tiles)
 #pragma omp for schedule(static)
           for (int64_t tile = s0; tile < s1; ++tile)
-            pack_key_tile(run, b, h_kv, tile * kKeyTile, kv->kt.data() + (tile - s0) * g.D * kKeyTile,
-                          kv->v.data() + (tile - s0) * kKeyTile * run.Dp, w.row.data());
+            pack_key_tile(run, b, h_kv, tile * kKeyTile, packed_tile(*kv, tile - s0, g.D, run.Dp), w);
           // Blocks with the most keys (the last) first; blocks write disjoint
           // outputs, so the dynamic schedule cannot change the result.
 #pragma omp for schedule(dynamic, 1)

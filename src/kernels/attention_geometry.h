@@ -29,6 +29,7 @@ struct AttentionGeometry {
   int64_t pos_offset = 0;  // position of query row 0: T_kv - T_q (causal) or T_kv (block)
   int64_t lse_stride = 0;  // floats between the lse rows of consecutive (batch, head) (>= T_q)
   double scale = 0.0;      // softmax scale applied to q.k
+  bool bf16_products = false;  // the shape's bf16_products
 };
 
 // The checks and fields both shapes share.
@@ -74,6 +75,7 @@ inline AttentionGeometry make_attention_geometry(const AttentionShape& s, const 
                 "%s: shape.kv_batch_stride (%lld) is smaller than T_kv*n_kv_heads*head_dim (%lld)",
                 op, static_cast<long long>(s.kv_batch_stride), static_cast<long long>(g.dkv_batch));
   g.pos_offset = g.T_kv - g.T_q;
+  g.bf16_products = s.bf16_products;
   return g;
 }
 
@@ -95,6 +97,7 @@ inline AttentionGeometry make_block_geometry(const AttentionBlockShape& s,
       make_geometry(1, s.T_q, s.T_kv, s.n_heads, s.n_kv_heads, s.head_dim, s.scale);
   if (s.lse_stride != 0) g.lse_stride = s.lse_stride;
   g.pos_offset = g.T_kv;
+  g.bf16_products = s.bf16_products;
   return g;
 }
 

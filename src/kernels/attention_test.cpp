@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <string>
@@ -95,8 +97,9 @@ Data make_data(const Case& c, uint64_t seed) {
   return d;
 }
 
-Grads run_kernels(const Case& c, const Data& d) {
-  const AttentionShape s = shape_of(c);
+Grads run_kernels(const Case& c, const Data& d, bool bf16_products = false) {
+  AttentionShape s = shape_of(c);
+  s.bf16_products = bf16_products;
   const int32_t* seg = d.seg.empty() ? nullptr : d.seg.data();
   Grads r;
   r.out.resize(c.B * c.T_q * c.H * c.D);
@@ -165,6 +168,86 @@ TEST_P(AttentionSimd, MatchesDoubleReference) {
     const Data d = make_data(c, seed += 10);
     const Grads g = run_kernels(c, d);
     attention_testing::expect_close_to_reference(g, run_reference(c, d));
+  }
+}
+
+// bf16 tile products (AttentionShape::bf16_products), both ways (bf16_ways): the odd shapes
+// above, plus G = 5 (125-row query blocks, so half the blocks start on an odd row and the
+// products paired along query rows straddle a block edge) and an odd head_dim (the last
+// pair of a row holds one element), against the double reference. Every operand of a
+// product is rounded to bf16 (8 mantissa bits, relative error <= 2^-9): errors observed on
+// AVX-512 (both ways), AVX2 and scalar: up to 3.8e-3 (out), 8.4e-3 (grads) normalised L2,
+// 9.1e-3 of the largest entry, lse 9.8e-3 absolute (the same on every target: the operands'
+// rounding dominates, not the order of the fp32 sums); bounds ~2.5x that. And the rounding must show: each result
+// differs from the fp32 kernels' by far more than their 4e-6 (so bf16 operands are in use).
+TEST_P(AttentionSimd, Bf16ProductsMatchDoubleReferenceWithinBf16Rounding) {
+  std::vector<Case> cases(std::begin(kCases), std::end(kCases));
+  cases.push_back({1, 260, 260, 5, 1, 16, 0, Segments::kContiguous});
+  cases.push_back({2, 70, 140, 4, 2, 9});
+  using longctx::testing::max_rel_error;
+  using attention_testing::scaled_max;
+  for (const bool instruction : bf16_ways()) {
+    SCOPED_TRACE(instruction ? "bf16 instruction" : "fp32 FMA on rounded operands");
+    const Bf16Way way(instruction);
+    uint64_t seed = 700;
+    double worst[4] = {0, 0, 0, 0};
+    for (const Case& c : cases) {
+      SCOPED_TRACE(describe(c));
+      const Data d = make_data(c, seed += 10);
+      const Grads g = run_kernels(c, d, /*bf16_products=*/true);
+      const RefGrads ref = run_reference(c, d);
+      const double e_out = max_rel_error(g.out, ref.out);
+      const double e_grad = std::max({max_rel_error(g.dq, ref.dq), max_rel_error(g.dk, ref.dk),
+                                      max_rel_error(g.dv, ref.dv)});
+      const double e_max = std::max({scaled_max(g.out, ref.out), scaled_max(g.dq, ref.dq),
+                                     scaled_max(g.dk, ref.dk), scaled_max(g.dv, ref.dv)});
+      const double e_lse = attention_testing::lse_diff(g.lse, ref.lse);
+      EXPECT_LT(e_out, 1e-2);
+      EXPECT_LT(e_grad, 2e-2);
+      EXPECT_LT(e_max, 2.5e-2);
+      EXPECT_LT(e_lse, 2.5e-2);
+      worst[0] = std::max(worst[0], e_out);
+      worst[1] = std::max(worst[1], e_grad);
+      worst[2] = std::max(worst[2], e_max);
+      worst[3] = std::max(worst[3], e_lse);
+      if (c.T_kv > 1) {  // one key per query: out = v whatever the products' precision
+        const Grads f = run_kernels(c, d);
+        EXPECT_GT(max_rel_error(g.out, f.out), 1e-4);
+        EXPECT_GT(max_rel_error(g.dk, f.dk), 1e-4);
+      }
+    }
+    std::printf("[ bf16 attention ] worst out %.2e grads %.2e max-entry %.2e lse %.2e\n", worst[0],
+                worst[1], worst[2], worst[3]);
+  }
+}
+
+// The bf16 path is as deterministic as the fp32 one: bit-identical run to run, and but for
+// dq's summation order across thread counts.
+TEST_P(AttentionSimd, Bf16ProductsDeterministicAcrossRunsAndThreads) {
+  const Case c{2, 300, 300, 8, 2, 32, 0, Segments::kContiguous};
+  const Data d = make_data(c, 11);
+  attention_testing::expect_deterministic_across_runs_and_threads(
+      [&] { return run_kernels(c, d, /*bf16_products=*/true); });
+}
+
+// On an AVX-512 target of a CPU with AVX512_BF16 the instruction is what runs: it sums each
+// pair in another order than the FMA way, so forward and backward differ in the last bits
+// (and both meet the reference above). Skips where the CPU lacks the instruction.
+TEST_P(AttentionSimd, Bf16InstructionRunsWhereTheCpuHasIt) {
+  if (!avx512_target(GetParam()) || !gemm_bf16_instruction())
+    GTEST_SKIP() << "no bf16 instruction on target " << simd_target_name(GetParam())
+                 << " (CPU avx512_bf16: " << gemm_bf16_instruction() << ")";
+  const Case c{1, 200, 200, 4, 2, 32};
+  const Data d = make_data(c, 21);
+  const Grads with = run_kernels(c, d, /*bf16_products=*/true);
+  Grads without;
+  {
+    const Bf16Way way(false);
+    without = run_kernels(c, d, /*bf16_products=*/true);
+  }
+  for (std::vector<float> Grads::*t : {&Grads::out, &Grads::dq, &Grads::dk, &Grads::dv}) {
+    EXPECT_FALSE(attention_testing::same_bits(with.*t, without.*t));
+    EXPECT_LT(longctx::testing::max_rel_error(with.*t, without.*t), 1e-3);
   }
 }
 

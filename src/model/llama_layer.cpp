@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernels/attention.h"
+#include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/swiglu.h"
@@ -37,6 +38,8 @@ kernels::AttentionShape attention_shape(const Dims& d, const LayerStepArgs& args
   s.n_kv_heads = static_cast<int>(d.Hkv);
   s.head_dim = static_cast<int>(d.D);
   s.kv_batch_stride = args.kv_capacity * d.KD;
+  // Attention's tile products follow the model's other products (gemm.h).
+  s.bf16_products = kernels::matmul_precision() == kernels::MatmulPrecision::kBf16;
   return s;
 }
 

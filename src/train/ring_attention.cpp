@@ -99,6 +99,7 @@ struct RingAttention::Dims {
   int64_t kv_block;   // floats of one k (or v) block: B * L * KD
   int n_heads, n_kv_heads, head_dim;
   float scale;
+  bool bf16_products;  // the call's AttentionShape::bf16_products, for every kernel of the ring
 };
 
 RingAttention::RingAttention(RingTransport& transport, int64_t seq_len)
@@ -165,6 +166,7 @@ RingAttention::Dims RingAttention::check_call(const kernels::AttentionShape& sha
   d.n_kv_heads = shape.n_kv_heads;
   d.head_dim = shape.head_dim;
   d.scale = shape.scale;
+  d.bf16_products = shape.bf16_products;
   return d;
 }
 
@@ -198,7 +200,7 @@ void RingAttention::guarded(Body&& body) {
 namespace {
 
 kernels::AttentionBlockShape block_shape(int64_t T_q, int64_t T_kv, int64_t lse_stride, int n_heads,
-                                         int n_kv_heads, int head_dim, float scale) {
+                                         int n_kv_heads, int head_dim, float scale, bool bf16) {
   kernels::AttentionBlockShape s;
   s.T_q = T_q;
   s.T_kv = T_kv;
@@ -207,6 +209,7 @@ kernels::AttentionBlockShape block_shape(int64_t T_q, int64_t T_kv, int64_t lse_
   s.head_dim = head_dim;
   s.lse_stride = lse_stride;
   s.scale = scale;
+  s.bf16_products = bf16;
   return s;
 }
 
@@ -259,14 +262,14 @@ void RingAttention::forward_steps(float* out, float* lse, const float* q, const 
       const int32_t* own = segments_of(r, b);
       const int32_t* theirs = segments_of(src, b);
       if (src < r) {  // all local queries over src's front chunk
-        kernels::AttentionBlockShape bs =
-            block_shape(d.L, d.C, d.L, d.n_heads, d.n_kv_heads, d.head_dim, d.scale);
+        kernels::AttentionBlockShape bs = block_shape(d.L, d.C, d.L, d.n_heads, d.n_kv_heads,
+                                                      d.head_dim, d.scale, d.bf16_products);
         bs.merge = true;
         kernels::attention_block_forward(out + qo, lse + lo, q + qo, bk + ko, bv + ko, bs, own,
                                          theirs);
       } else {  // the local back chunk over both of src's chunks
-        kernels::AttentionBlockShape bs =
-            block_shape(d.C, d.L, d.L, d.n_heads, d.n_kv_heads, d.head_dim, d.scale);
+        kernels::AttentionBlockShape bs = block_shape(d.C, d.L, d.L, d.n_heads, d.n_kv_heads,
+                                                      d.head_dim, d.scale, d.bf16_products);
         bs.merge = true;
         kernels::attention_block_forward(out + qo + d.C * d.QD, lse + lo + d.C, q + qo + d.C * d.QD,
                                          bk + ko, bv + ko, bs, own ? own + d.C : nullptr, theirs);
@@ -310,6 +313,7 @@ void RingAttention::backward_steps(float* dq, float* dk, float* dv, const float*
   back.n_kv_heads = d.n_kv_heads;
   back.head_dim = d.head_dim;
   back.scale = d.scale;
+  back.bf16_products = d.bf16_products;
   grow(tmp_lse_, d.H * C);
   for (int64_t b = 0; b < d.B; ++b) {
     const int64_t qo = b * L * d.QD, ko = b * L * d.KD, lo = b * d.H * L;
@@ -372,8 +376,8 @@ void RingAttention::backward_steps(float* dq, float* dk, float* dv, const float*
       const int64_t qo = b * L * d.QD, ko = b * L * d.KD, lo = b * d.H * L;
       const int64_t first = src < r ? 0 : C;  // first local query row
       const int32_t* own = segments_of(r, b);
-      const kernels::AttentionBlockShape bs =
-          block_shape(L - first, rows, L, d.n_heads, d.n_kv_heads, d.head_dim, d.scale);
+      const kernels::AttentionBlockShape bs = block_shape(
+          L - first, rows, L, d.n_heads, d.n_kv_heads, d.head_dim, d.scale, d.bf16_products);
       kernels::attention_block_backward(dq + qo + first * d.QD, pk.data() + b * rows * d.KD,
                                         pv.data() + b * rows * d.KD, dout + qo + first * d.QD,
                                         out + qo + first * d.QD, lse + lo + first,
