@@ -97,8 +97,10 @@ std::string describe(const BlockCase& c) {
 }
 
 // Forward then backward of one block, gradients accumulated into zeros.
-AttentionResults<float> run_kernels(const BlockCase& c, const BlockData& d) {
-  const AttentionBlockShape s = shape_of(c);
+AttentionResults<float> run_kernels(const BlockCase& c, const BlockData& d,
+                                    bool bf16_products = false) {
+  AttentionBlockShape s = shape_of(c);
+  s.bf16_products = bf16_products;
   AttentionResults<float> r;
   r.out.assign(d.q.size(), 0.0f);
   r.lse.assign(lse_size(c), 0.0f);
@@ -152,6 +154,22 @@ TEST_P(AttentionBlockSimd, MatchesDoubleReference) {
     SCOPED_TRACE(describe(c));
     const BlockData d = make_data(c, seed += 10);
     attention_testing::expect_close_to_reference(run_kernels(c, d), run_reference(c, d));
+  }
+}
+
+// With bf16 tile products (ring attention under --matmul-precision bf16), both ways: within
+// bf16's bounds of the double reference (attention_testing.h).
+TEST_P(AttentionBlockSimd, Bf16ProductsMatchDoubleReferenceWithinBf16Rounding) {
+  for (const bool instruction : bf16_ways()) {
+    SCOPED_TRACE(instruction ? "bf16 instruction" : "fp32 FMA on rounded operands");
+    const Bf16Way way(instruction);
+    uint64_t seed = 800;
+    for (const BlockCase& c : kCases) {
+      SCOPED_TRACE(describe(c));
+      const BlockData d = make_data(c, seed += 10);
+      attention_testing::expect_bf16_close_to_reference(run_kernels(c, d, /*bf16_products=*/true),
+                                                        run_reference(c, d));
+    }
   }
 }
 

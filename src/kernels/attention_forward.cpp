@@ -79,11 +79,16 @@ size_t attention_forward_cached_scratch_bytes(const AttentionShape& shape, int n
   const int64_t n_tiles = (shape.T_kv + kKeyTile - 1) / kKeyTile;
   const bool pack_per_group = n_blocks >= 2 * n_threads;
   const int64_t pack_tiles = forward_pack_tiles(n_blocks, rows_max, n_tiles);
+  // Floats, or 32-bit words of bf16 pairs (attention_bf16-inl.h) with bf16 products.
+  const bool bf16 = shape.bf16_products;
+  const int64_t D2 = (D + 1) / 2;
+  const int64_t tile = bf16 ? kKeyTile * (D2 + Dp / 2) : D * kKeyTile + kKeyTile * Dp;  // K^T, V
   int64_t floats = 0;
-  if (pack_per_group) floats += 2 * pack_tiles * kKeyTile * Dp;
-  if (pack_per_group && pack_tiles < n_tiles) floats += n_blocks * rows_max * (2 * Dp + 2);
-  const int64_t per_thread =
-      Dp + rows_max * (2 * Dp + kKeyTile + 2) + (pack_per_group ? 0 : D * kKeyTile + kKeyTile * Dp);
+  if (pack_per_group) floats += pack_tiles * tile;
+  if (pack_per_group && pack_tiles < n_tiles)
+    floats += n_blocks * rows_max * (2 * Dp + 2 + (bf16 ? D2 : 0));
+  const int64_t per_thread = Dp + rows_max * (2 * Dp + kKeyTile + 2) + (pack_per_group ? 0 : tile) +
+                             (bf16 ? Dp + D2 + rows_max * (D2 + kKeyTile / 2) : 0);
   floats += n_threads * per_thread;
   return static_cast<size_t>(floats) * sizeof(float);
 }

@@ -174,46 +174,29 @@ TEST_P(AttentionSimd, MatchesDoubleReference) {
 // bf16 tile products (AttentionShape::bf16_products), both ways (bf16_ways): the odd shapes
 // above, plus G = 5 (125-row query blocks, so half the blocks start on an odd row and the
 // products paired along query rows straddle a block edge) and an odd head_dim (the last
-// pair of a row holds one element), against the double reference. Every operand of a
-// product is rounded to bf16 (8 mantissa bits, relative error <= 2^-9): errors observed on
-// AVX-512 (both ways), AVX2 and scalar: up to 3.8e-3 (out), 8.4e-3 (grads) normalised L2,
-// 9.1e-3 of the largest entry, lse 9.8e-3 absolute (the same on every target: the operands'
-// rounding dominates, not the order of the fp32 sums); bounds ~2.5x that. And the rounding must show: each result
-// differs from the fp32 kernels' by far more than their 4e-6 (so bf16 operands are in use).
+// pair of a row holds one element), against the double reference within bf16's bounds
+// (attention_testing.h). And the rounding must show: each result differs from the fp32
+// kernels' by far more than their 4e-6 (so bf16 operands are in use).
 TEST_P(AttentionSimd, Bf16ProductsMatchDoubleReferenceWithinBf16Rounding) {
   std::vector<Case> cases(std::begin(kCases), std::end(kCases));
   cases.push_back({1, 260, 260, 5, 1, 16, 0, Segments::kContiguous});
   cases.push_back({2, 70, 140, 4, 2, 9});
-  using longctx::testing::max_rel_error;
-  using attention_testing::scaled_max;
   for (const bool instruction : bf16_ways()) {
     SCOPED_TRACE(instruction ? "bf16 instruction" : "fp32 FMA on rounded operands");
     const Bf16Way way(instruction);
     uint64_t seed = 700;
-    double worst[4] = {0, 0, 0, 0};
+    std::vector<double> worst(4, 0.0);
     for (const Case& c : cases) {
       SCOPED_TRACE(describe(c));
       const Data d = make_data(c, seed += 10);
       const Grads g = run_kernels(c, d, /*bf16_products=*/true);
-      const RefGrads ref = run_reference(c, d);
-      const double e_out = max_rel_error(g.out, ref.out);
-      const double e_grad = std::max({max_rel_error(g.dq, ref.dq), max_rel_error(g.dk, ref.dk),
-                                      max_rel_error(g.dv, ref.dv)});
-      const double e_max = std::max({scaled_max(g.out, ref.out), scaled_max(g.dq, ref.dq),
-                                     scaled_max(g.dk, ref.dk), scaled_max(g.dv, ref.dv)});
-      const double e_lse = attention_testing::lse_diff(g.lse, ref.lse);
-      EXPECT_LT(e_out, 1e-2);
-      EXPECT_LT(e_grad, 2e-2);
-      EXPECT_LT(e_max, 2.5e-2);
-      EXPECT_LT(e_lse, 2.5e-2);
-      worst[0] = std::max(worst[0], e_out);
-      worst[1] = std::max(worst[1], e_grad);
-      worst[2] = std::max(worst[2], e_max);
-      worst[3] = std::max(worst[3], e_lse);
+      const std::vector<double> e =
+          attention_testing::expect_bf16_close_to_reference(g, run_reference(c, d));
+      for (size_t i = 0; i < e.size(); ++i) worst[i] = std::max(worst[i], e[i]);
       if (c.T_kv > 1) {  // one key per query: out = v whatever the products' precision
         const Grads f = run_kernels(c, d);
-        EXPECT_GT(max_rel_error(g.out, f.out), 1e-4);
-        EXPECT_GT(max_rel_error(g.dk, f.dk), 1e-4);
+        EXPECT_GT(longctx::testing::max_rel_error(g.out, f.out), 1e-4);
+        EXPECT_GT(longctx::testing::max_rel_error(g.dk, f.dk), 1e-4);
       }
     }
     std::printf("[ bf16 attention ] worst out %.2e grads %.2e max-entry %.2e lse %.2e\n", worst[0],
@@ -286,7 +269,8 @@ struct CachedKv {
 // The prefill form reads a KV cache in its stored type and converts the rows while
 // packing: bit-identical to the f32 forward on the converted rows, for every type, for
 // the query blocks that pack their own tiles (few rows) and those sharing a group's
-// packed tiles (many), with a kv head that starts inside a Q8_0 block (D = 48).
+// packed tiles (many), with a kv head that starts inside a Q8_0 block (D = 48); with fp32
+// and with bf16 tile products.
 TEST_P(AttentionSimd, CachedRowsMatchForwardOnConvertedRows) {
   struct CachedCase {
     StorageType type;
@@ -307,12 +291,16 @@ TEST_P(AttentionSimd, CachedRowsMatchForwardOnConvertedRows) {
     const size_t row_bytes = kv.row_bytes;
     const std::vector<uint8_t>&kc = kv.kc, &vc = kv.vc;
     const std::vector<float>&ks = kv.ks, &vs = kv.vs;
-    const AttentionShape s = shape_of(c);
-    std::vector<float> want(q.size()), got(q.size(), -1.0f);
-    attention_forward(want.data(), nullptr, q.data(), ks.data(), vs.data(), s);
-    attention_forward_cached(got.data(), q.data(), {cc.type, kc.data(), row_bytes},
-                             {cc.type, vc.data(), row_bytes}, s);
-    EXPECT_TRUE(attention_testing::same_bits(got, want));
+    for (const bool bf16 : {false, true}) {
+      SCOPED_TRACE(bf16 ? "bf16 products" : "fp32 products");
+      AttentionShape s = shape_of(c);
+      s.bf16_products = bf16;
+      std::vector<float> want(q.size()), got(q.size(), -1.0f);
+      attention_forward(want.data(), nullptr, q.data(), ks.data(), vs.data(), s);
+      attention_forward_cached(got.data(), q.data(), {cc.type, kc.data(), row_bytes},
+                               {cc.type, vc.data(), row_bytes}, s);
+      EXPECT_TRUE(attention_testing::same_bits(got, want));
+    }
   }
   const AttentionShape bad = shape_of({2, 4, 4, 1, 1, 8});  // B = 2
   std::vector<float> buf(64, 0.0f);
@@ -326,7 +314,8 @@ TEST_P(AttentionSimd, CachedRowsMatchForwardOnConvertedRows) {
 // visit all keys in one go (the same blocks, chosen by giving the call more threads than
 // half its blocks), and close to the double reference. Shapes: blocks that finish in the
 // first segment, blocks straddling a segment boundary, three segments with G = 3 and a
-// head starting inside a Q8_0 block (D = 48).
+// head starting inside a Q8_0 block (D = 48). With bf16 tile products, the same
+// bit-identity, and the reference within bf16_products' bounds.
 TEST_P(AttentionSimd, CachedLongKeysBySegmentMatchUnsegmentedAndReference) {
   struct SegCase {
     StorageType type;
@@ -346,28 +335,34 @@ TEST_P(AttentionSimd, CachedLongKeysBySegmentMatchUnsegmentedAndReference) {
     const CachedKv kv(sc.type, c, seed);
     const size_t row_bytes = kv.row_bytes;
     const std::vector<uint8_t>&kc = kv.kc, &vc = kv.vc;
-    const AttentionShape s = shape_of(c);
     const KvRowsView kr{sc.type, kc.data(), row_bytes}, vr{sc.type, vc.data(), row_bytes};
-    // With 2 threads the keys are packed a segment at a time: past two segments' worth of
-    // keys, the estimate is under what packing all of them takes.
-    const int64_t Dp = (c.D + 15) / 16 * 16;
-    if (c.T_kv > 8192) {
-      EXPECT_LT(attention_forward_cached_scratch_bytes(s, 2),
-                static_cast<size_t>(2 * c.T_kv * Dp) * sizeof(float));
-    }
-    std::vector<float> seg(q.size(), -1.0f), whole(q.size(), -2.0f);
-    set_num_threads(2);
-    attention_forward_cached(seg.data(), q.data(), kr, vr, s);
-    set_num_threads(sc.unsegmented);
-    attention_forward_cached(whole.data(), q.data(), kr, vr, s);
-    set_num_threads(0);
-    EXPECT_TRUE(attention_testing::same_bits(seg, whole));
     const auto qd = convert<double>(q), kd = convert<double>(kv.ks), vd = convert<double>(kv.vs);
     std::vector<double> want(q.size());
-    ref::attention_forward(want.data(), nullptr, qd.data(), kd.data(), vd.data(), s, nullptr);
-    // Tolerances of expect_close_to_reference (out): fp32 sums over up to 9,000 keys.
-    EXPECT_LT(longctx::testing::max_rel_error(seg, want), 4e-6);
-    EXPECT_LT(attention_testing::scaled_max(seg, want), 1e-5);
+    ref::attention_forward(want.data(), nullptr, qd.data(), kd.data(), vd.data(), shape_of(c),
+                           nullptr);
+    for (const bool bf16 : {false, true}) {
+      SCOPED_TRACE(bf16 ? "bf16 products" : "fp32 products");
+      AttentionShape s = shape_of(c);
+      s.bf16_products = bf16;
+      // With 2 threads the keys are packed a segment at a time: past two segments' worth of
+      // keys, the estimate is under what packing all of them takes.
+      const int64_t Dp = (c.D + 15) / 16 * 16;
+      if (c.T_kv > 8192) {
+        EXPECT_LT(attention_forward_cached_scratch_bytes(s, 2),
+                  static_cast<size_t>(2 * c.T_kv * Dp) * sizeof(float));
+      }
+      std::vector<float> seg(q.size(), -1.0f), whole(q.size(), -2.0f);
+      set_num_threads(2);
+      attention_forward_cached(seg.data(), q.data(), kr, vr, s);
+      set_num_threads(sc.unsegmented);
+      attention_forward_cached(whole.data(), q.data(), kr, vr, s);
+      set_num_threads(0);
+      EXPECT_TRUE(attention_testing::same_bits(seg, whole));
+      // fp32: the tolerances of expect_close_to_reference (out), sums over up to 9,000 keys;
+      // bf16: those of Bf16ProductsMatchDoubleReferenceWithinBf16Rounding.
+      EXPECT_LT(longctx::testing::max_rel_error(seg, want), bf16 ? 1e-2 : 4e-6);
+      EXPECT_LT(attention_testing::scaled_max(seg, want), bf16 ? 2.5e-2 : 1e-5);
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "kernels/attention.h"
 #include "kernels/attention_decode.h"
+#include "kernels/gemm.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/swiglu.h"
 #include "model/rope_policy.h"
@@ -123,6 +124,8 @@ void attend(InferenceWorkspace& ws, std::vector<RoundSeq>& round, int64_t l, con
     shape.n_heads = static_cast<int>(d.H);
     shape.n_kv_heads = static_cast<int>(d.Hkv);
     shape.head_dim = static_cast<int>(d.D);
+    // Prefill-sized: the tile products follow LONGCTX_MATMUL_PRECISION as typed_matmul's do.
+    shape.bf16_products = kernels::matmul_precision() == kernels::MatmulPrecision::kBf16;
     if (c.types().k == StorageType::kF32 && c.types().v == StorageType::kF32) {
       kernels::attention_forward(out, nullptr, q, reinterpret_cast<const float*>(c.k_rows(l)),
                                  reinterpret_cast<const float*>(c.v_rows(l)), shape);
