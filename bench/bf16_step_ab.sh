@@ -21,13 +21,14 @@ python3 "$root/bench/tag_jsonl.py" --machine "$root" >>"$out"
 "$build/longctx" info --no-measure | sed -n 's/^\(CPU\|SIMD target\|bf16 products\): */  \1: /p'
 run_id="$(date -u +%Y%m%dT%H%M%SZ)"  # this invocation's rows in OUT
 tmp="$(mktemp)"
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp" "$tmp.log"' EXIT
 for round in $(seq 1 "$rounds"); do
   for cfg in $configs; do
     for precision in fp32 bf16; do
       : >"$tmp"
       LONGCTX_MATMUL_PRECISION="$precision" "$build/train_step" --config "${cfg%%:*}" \
-        --seq "${cfg##*:}" --steps "$steps" --warmup 1 --json "$tmp" >/dev/null
+        --seq "${cfg##*:}" --steps "$steps" --warmup 1 --json "$tmp" >"$tmp.log" 2>&1 ||
+        { cat "$tmp.log" >&2; exit 1; }
       python3 "$root/bench/tag_jsonl.py" run="$run_id" round:="$round" "$tmp" >>"$out"
     done
   done

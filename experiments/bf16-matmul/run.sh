@@ -11,7 +11,12 @@
 #   experiments/bf16-matmul/run.sh    STEPS (300), THREADS (2), OUT (runs/bf16-matmul),
 #                                     BUILD_DIR (build/release), DATA (data/default),
 #                                     SEEDS ("1234"; several: the three runs per seed),
-#                                     RESULTS (experiments/bf16-matmul/results)
+#                                     RESULTS (experiments/bf16-matmul/results),
+#                                     RUNS ("fp32:own bf16:own fp32:blas"; a subset reruns
+#                                     only those, e.g. "bf16:own" after a bf16-only change,
+#                                     the others' metrics taken from REUSE)
+#                                     REUSE (a RESULTS folder of an earlier run: its
+#                                     metrics-*.jsonl stand in for runs not in RUNS)
 # Each run resumes if interrupted; per seed, compare.py writes RESULTS/compare[-SEED].json
 # and prints a table, and the runs' metrics.jsonl / config.toml are copied to RESULTS.
 set -euo pipefail
@@ -23,6 +28,8 @@ threads="${THREADS:-2}"
 steps="${STEPS:-300}"
 results="${RESULTS:-$root/experiments/bf16-matmul/results}"
 seeds="${SEEDS:-1234}"
+runs="${RUNS:-fp32:own bf16:own fp32:blas}"
+reuse="${REUSE:-}"
 mkdir -p "$results"
 "$bin" info --no-measure | sed -n 's/^\(SIMD target\|bf16 products\|CPU\): */  \1: /p'
 [ -f "$data/dataset.json" ] || "$bin" --threads "$threads" data default -o "$data"
@@ -32,6 +39,14 @@ for seed in $seeds; do
   for run in fp32:own bf16:own fp32:blas; do
     p="${run%%:*}" engine="${run##*:}"
     name="$p"; [ "$engine" = own ] || name="$p-$engine"
+    if [[ " $runs " != *" $run "* ]]; then  # not rerun: the earlier run's metrics
+      [ -f "$reuse/metrics-$name$suffix.jsonl" ] ||
+        { echo "run.sh: $run not in RUNS and no $reuse/metrics-$name$suffix.jsonl (REUSE)" >&2; exit 1; }
+      mkdir -p "$out/$name$suffix"
+      cp "$reuse/metrics-$name$suffix.jsonl" "$out/$name$suffix/metrics.jsonl"
+      echo "== $name$suffix: metrics reused from $reuse"
+      continue
+    fi
     echo "== $name$suffix -> $out/$name$suffix"
     LONGCTX_MATMUL="$engine" "$bin" train --model-config tiny --data "$data" --seq 1024 \
       --batch-tokens 4096 --steps "$steps" --lr 1e-3 --warmup 20 --eval-every 25 --eval-batches 8 \

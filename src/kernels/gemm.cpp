@@ -364,8 +364,16 @@ void gemm_packed(const GemmArgs& g) {
   if (n_ic_even != n_ic && tiles / n_ic_even >= 4) n_ic = n_ic_even;
   const int64_t mc_block = ceil_div(tiles, n_ic) * kRows;  // the largest block, <= kBlockRows
   const auto block_row = [&](int64_t ic) { return std::min(g.M, ic * tiles / n_ic * kRows); };
+  // Small products whose B, all depth blocks of it, fits in one block's budget (tiny's
+  // 256 x 256 x 1024 dW: 1 MiB): B is packed for every depth block at once behind one
+  // barrier, and each thread then runs its items through all depth blocks without waiting
+  // for the other threads (a static schedule gives a thread the same items, so the same C
+  // tiles, in every depth block). Two barriers instead of two per 256-deep block.
+  const int64_t n_pc = ceil_div(g.K, kKC), b_block_size = kd_max * nc_max;
+  const bool whole_depth = n_pc > 1 && g.N <= kNC && n_pc * b_block_size <= P::depth(kKC) * kNC;
   // Allocated before the parallel region so that running out of memory throws here.
-  Buffer<T> b_block(static_cast<size_t>(kd_max * nc_max));                // (nc/kCols) x (kd, kCols)
+  // Per depth block (nc / kCols) x (kd, kCols).
+  Buffer<T> b_block(static_cast<size_t>(whole_depth ? n_pc * b_block_size : b_block_size));
   Buffer<T> a_blocks(static_cast<size_t>(n_threads * mc_block * kd_max));  // per thread (mc, kd)
   const bool par = g.M * g.N * g.K > (1 << 18);
 #pragma omp parallel num_threads(n_threads) if (par)
@@ -381,14 +389,22 @@ void gemm_packed(const GemmArgs& g) {
       // so every thread gets the same work; a static schedule hands each thread adjacent
       // items, which mostly share a row block, so A is rarely packed twice.
       const int64_t n_chunks = work_chunks(n_ic, n_panels, nt);
+      if (whole_depth) {
+        for (int64_t pc = 0; pc < g.K; pc += kKC)
+          P::pack_b_block(b_block.data() + pc / kKC * b_block_size, g, jc, nc, pc,
+                          std::min(kKC, g.K - pc), t, nt);
+#pragma omp barrier
+      }
       for (int64_t pc = 0; pc < g.K; pc += kKC) {
         const int64_t kc = std::min(kKC, g.K - pc), kd = P::depth(kc);
         const bool load_c = g.accumulate || pc > 0;
-        P::pack_b_block(b_block.data(), g, jc, nc, pc, kc, t, nt);
+        const T* bb = b_block.data() + (whole_depth ? pc / kKC * b_block_size : 0);
+        if (!whole_depth) {
+          P::pack_b_block(b_block.data(), g, jc, nc, pc, kc, t, nt);
 #pragma omp barrier
+        }
         int64_t packed_ic = -1;
-#pragma omp for schedule(static)
-        for (int64_t item = 0; item < n_ic * n_chunks; ++item) {
+        const auto run_item = [&](int64_t item) {
           const int64_t ic = item / n_chunks, chunk = item % n_chunks;
           const int64_t i0 = block_row(ic), mc = block_row(ic + 1) - i0;
           if (packed_ic != ic) {
@@ -399,11 +415,18 @@ void gemm_packed(const GemmArgs& g) {
           const int64_t p_end = (chunk + 1) * n_panels / n_chunks;
           for (int64_t p = p_begin; p < p_end; ++p) {
             const int64_t j0 = jc + p * kCols, cols = std::min(kCols, g.N - j0);
-            const T* bp = b_block.data() + p * kd * kCols;
+            const T* bp = bb + p * kd * kCols;
             for (int64_t ir = 0; ir < mc; ir += kRows)
               P::run_tile(kc, ap + ir * kd, bp, g.c + (i0 + ir) * g.ldc + j0, g.ldc,
                           std::min(kRows, mc - ir), cols, load_c);
           }
+        };
+        if (whole_depth) {
+#pragma omp for schedule(static) nowait
+          for (int64_t item = 0; item < n_ic * n_chunks; ++item) run_item(item);
+        } else {
+#pragma omp for schedule(static)
+          for (int64_t item = 0; item < n_ic * n_chunks; ++item) run_item(item);
         }
       }
     }
@@ -572,11 +595,14 @@ MatmulEngine parse_matmul_engine(const char* text, const char* what) {
 size_t gemm_scratch_bytes(int64_t M, int64_t N, int64_t K, int n_threads) {
   // gemm_packed's blocks with the largest micro-tile of any target (AVX-512: 12 rows x 32
   // columns; kKC = 256, kNC = 4096, 20 micro-tile rows per block; fp32 elements, the
-  // largest: bf16 pairs take half); gemm_few_rows' A rows.
+  // largest: bf16 pairs take half); gemm_few_rows' A rows. B of every depth block at once
+  // when that fits the budget of one (whole_depth).
   const auto round_up = [](int64_t x, int64_t m) { return (x + m - 1) / m * m; };
   const int64_t kc = std::min<int64_t>(256, K), nc = std::min<int64_t>(4096, round_up(N, 32));
   const int64_t mc = std::min<int64_t>(240, round_up(M, 12));
-  const int64_t packed = kc * nc + static_cast<int64_t>(n_threads) * mc * kc;
+  const int64_t whole = round_up(K, 256) * nc;
+  const int64_t b = K > 256 && N <= 4096 && whole <= 256 * 4096 ? whole : kc * nc;
+  const int64_t packed = b + static_cast<int64_t>(n_threads) * mc * kc;
   return static_cast<size_t>(std::max(packed, M * K)) * sizeof(float);
 }
 

@@ -146,7 +146,7 @@ std::string platform_text() {
       << "matmul inputs:  " << p.matmul_precision
       << (p.matmul_precision == "fp32"
               ? " (LONGCTX_MATMUL_PRECISION=bf16 or train --matmul-precision bf16: bf16 operands)"
-              : " (bf16 operands, fp32 accumulation)")
+              : " (bf16 operands in the GEMM and attention's tiles, fp32 accumulation)")
       << "\n"
       << "bf16 products:  " << p.matmul_bf16_method << "\n"
       << "threads:        " << p.threads << " (of " << p.logical_cpus << " logical CPUs)\n"

@@ -188,8 +188,8 @@ TrainResult run_training(TrainConfig config) {
           : "",
       plan.resume ? "resuming" : "starting"));
   if (kernels::matmul_precision() == kernels::MatmulPrecision::kBf16)
-    progress.line("matrix products: bf16 operands, fp32 accumulation (own GEMM: " +
-                  kernels::matmul_bf16_method() + ")");
+    progress.line("matrix products: bf16 operands, fp32 accumulation (own GEMM and attention "
+                  "tiles: " + kernels::matmul_bf16_method() + ")");
   if (curriculum.active())
     progress.line(strformat("curriculum: steps 1-%lld at window %lld (%s), steps %lld-%lld at %lld "
                             "(%s), %lld tokens per step; validation at %lld",
