@@ -96,7 +96,8 @@ inline StepBreakdown measure_step_breakdown(const model::ModelConfig& cfg, int64
 
   kernels::AttentionShape as;
   as.B = B, as.T_q = T, as.T_kv = T, as.n_heads = H, as.n_kv_heads = Hkv, as.head_dim = D;
-  as.bf16_products = kernels::matmul_precision() == kernels::MatmulPrecision::kBf16;  // as the model
+  // Attention's tile products in the step's precision, as the model sets them.
+  as.bf16_products = kernels::matmul_precision() == kernels::MatmulPrecision::kBf16;
   const double at_fwd = best_of(
       [&] { kernels::attention_forward(att.data(), lse.data(), q.data(), k.data(), v.data(), as); });
   const double at_bwd = best_of([&] {

@@ -259,7 +259,8 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
     // dV (cols, Dp) += P^T (cols, rows) * dO (rows, Dp)
     // dP (rows, cols) = dO (rows, D) * V^T (D, cols)
     if (a.bf16) {
-      const int64_t n2 = pair_tile_rows(w.p_rows.data(), kKeyTile, w.p.data(), kKeyTile, rows, cols, r0);
+      const int64_t n2 =
+          pair_tile_rows(w.p_rows.data(), kKeyTile, w.p.data(), kKeyTile, rows, cols, r0);
       pair_tile_product(w.dv.data(), Dp, cols, Dp, w.p_rows.data(), 1, kKeyTile,
                         run.pq->dout_pair_strips.data(), n_pairs, Dp, r0 / 2, n2,
                         /*accumulate=*/true, a.bf16_dp);
@@ -267,7 +268,8 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
                         w.vt2.data(), D2, kKeyTile, 0, D2, /*accumulate=*/false, a.bf16_dp);
     } else {
       tile_product_packed(w.dv.data(), Dp, cols, Dp, w.p.data(), 1, kKeyTile,
-                          run.pq->dout_strips.data(), run.pq->rows, Dp, r0, rows, /*accumulate=*/true);
+                          run.pq->dout_strips.data(), run.pq->rows, Dp, r0, rows,
+                          /*accumulate=*/true);
       tile_product_packed(w.ds.data(), kKeyTile, rows, cols, dout, Dp, 1, w.vt.data(), D, kKeyTile,
                           0, D, /*accumulate=*/false);
     }
@@ -283,7 +285,8 @@ inline void backward_key_tile(const BackwardRun& run, BackwardScratch& w, int64_
     // dK (cols, Dp) += dS^T (cols, rows) * Qs (rows, Dp)   (times ln2 on the way out)
     // dQ partial rows p0*G .. (rows, Dp) += dS (rows, cols) * K (cols, Dp)   (times scale later)
     if (a.bf16) {
-      const int64_t n2 = pair_tile_rows(w.ds_rows.data(), kKeyTile, w.ds.data(), kKeyTile, rows, cols, r0);
+      const int64_t n2 =
+          pair_tile_rows(w.ds_rows.data(), kKeyTile, w.ds.data(), kKeyTile, rows, cols, r0);
       pair_tile_product(w.dk.data(), Dp, cols, Dp, w.ds_rows.data(), 1, kKeyTile,
                         run.pq->q_pair_strips.data(), n_pairs, Dp, r0 / 2, n2, /*accumulate=*/true,
                         a.bf16_dp);

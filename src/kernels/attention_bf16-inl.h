@@ -44,10 +44,14 @@ constexpr bool kBf16Instruction = HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3;
 
 // Whether bf16 products run on vdpbf16ps here: this target can, the CPU has AVX512_BF16 and
 // set_gemm_bf16_instruction has not turned it off.
-inline bool bf16_instruction_here() { return kBf16Instruction && gemm_bf16_instruction(); }
+inline bool bf16_instruction_here() {
+  return kBf16Instruction && gemm_bf16_instruction();
+}
 
 // Words of step pairs for n steps.
-inline int64_t pairs_of(int64_t n) { return (n + 1) / 2; }
+inline int64_t pairs_of(int64_t n) {
+  return (n + 1) / 2;
+}
 
 // The portable product: one R x (C*lanes) block of C, the pair words widened to fp32.
 template <int R, int C>
@@ -62,7 +66,8 @@ HWY_INLINE void pair_block_fma(float* HWY_RESTRICT c, int64_t ldc, const uint32_
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (int j = 0; j < C; ++j) acc[r][j] = accumulate ? hn::LoadU(d, c + r * ldc + j * N) : hn::Zero(d);
+    for (int j = 0; j < C; ++j)
+      acc[r][j] = accumulate ? hn::LoadU(d, c + r * ldc + j * N) : hn::Zero(d);
   }
   for (int64_t s = 0; s < steps; ++s) {
     Vf blo[C], bhi[C];
@@ -78,7 +83,8 @@ HWY_INLINE void pair_block_fma(float* HWY_RESTRICT c, int64_t ldc, const uint32_
       const Vf alo = hn::BitCast(d, hn::Set(du, w << 16));
       const Vf ahi = hn::BitCast(d, hn::Set(du, w & 0xffff0000u));
 #pragma GCC unroll 4
-      for (int j = 0; j < C; ++j) acc[r][j] = hn::MulAdd(ahi, bhi[j], hn::MulAdd(alo, blo[j], acc[r][j]));
+      for (int j = 0; j < C; ++j)
+        acc[r][j] = hn::MulAdd(ahi, bhi[j], hn::MulAdd(alo, blo[j], acc[r][j]));
     }
   }
 #pragma GCC unroll 8
@@ -99,10 +105,17 @@ HWY_INLINE void pair_strip_fma(float* c, int64_t ldc, int64_t rows, const uint32
   float* cr = c + r * ldc;
   const uint32_t* ar = a + r * a_rs;
   switch (rows - r) {
-    case 3: pair_block_fma<3, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 2: pair_block_fma<2, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 1: pair_block_fma<1, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    default: break;
+    case 3:
+      pair_block_fma<3, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
+      break;
+    case 2:
+      pair_block_fma<2, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
+      break;
+    case 1:
+      pair_block_fma<1, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
+      break;
+    default:
+      break;
   }
 }
 
@@ -155,14 +168,29 @@ LONGCTX_BF16_TARGET HWY_NOINLINE void pair_strip_dp(float* c, int64_t ldc, int64
   float* cr = c + r * ldc;
   const uint32_t* ar = a + r * a_rs;
   switch (rows - r) {
-    case 7: pair_block_dp<7, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 6: pair_block_dp<6, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 5: pair_block_dp<5, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 4: pair_block_dp<4, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 3: pair_block_dp<3, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 2: pair_block_dp<2, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 1: pair_block_dp<1, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    default: break;
+    case 7:
+      pair_block_dp<7, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
+      break;
+    case 6:
+      pair_block_dp<6, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
+      break;
+    case 5:
+      pair_block_dp<5, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
+      break;
+    case 4:
+      pair_block_dp<4, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
+      break;
+    case 3:
+      pair_block_dp<3, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
+      break;
+    case 2:
+      pair_block_dp<2, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
+      break;
+    case 1:
+      pair_block_dp<1, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
+      break;
+    default:
+      break;
   }
 }
 #undef LONGCTX_BF16_TARGET
@@ -183,15 +211,19 @@ inline void pair_tile_product(float* c, int64_t ldc, int64_t rows, int64_t cols,
     const bool two = col + 2 * N <= cols;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
     if (dp) {
-      if (two) pair_strip_dp<2>(c + col, ldc, rows, a, a_rs, a_ss, bs, w, steps, accumulate);
-      else pair_strip_dp<1>(c + col, ldc, rows, a, a_rs, a_ss, bs, w, steps, accumulate);
+      if (two)
+        pair_strip_dp<2>(c + col, ldc, rows, a, a_rs, a_ss, bs, w, steps, accumulate);
+      else
+        pair_strip_dp<1>(c + col, ldc, rows, a, a_rs, a_ss, bs, w, steps, accumulate);
       continue;
     }
 #else
     (void)dp;
 #endif
-    if (two) pair_strip_fma<2>(c + col, ldc, rows, a, a_rs, a_ss, bs, w, steps, accumulate);
-    else pair_strip_fma<1>(c + col, ldc, rows, a, a_rs, a_ss, bs, w, steps, accumulate);
+    if (two)
+      pair_strip_fma<2>(c + col, ldc, rows, a, a_rs, a_ss, bs, w, steps, accumulate);
+    else
+      pair_strip_fma<1>(c + col, ldc, rows, a, a_rs, a_ss, bs, w, steps, accumulate);
   }
 }
 

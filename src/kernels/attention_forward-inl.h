@@ -455,7 +455,8 @@ inline void forward_tiles(const ForwardArgs& args) {
           // (the single's barrier: no thread still reads the previous segment's tiles)
 #pragma omp for schedule(static)
           for (int64_t tile = s0; tile < s1; ++tile)
-            pack_key_tile(run, b, h_kv, tile * kKeyTile, packed_tile(*kv, tile - s0, g.D, run.Dp), w);
+            pack_key_tile(run, b, h_kv, tile * kKeyTile, packed_tile(*kv, tile - s0, g.D, run.Dp),
+                          w);
           // Blocks with the most keys (the last) first; blocks write disjoint
           // outputs, so the dynamic schedule cannot change the result.
 #pragma omp for schedule(dynamic, 1)

@@ -174,9 +174,9 @@ TEST_P(AttentionSimd, MatchesDoubleReference) {
 // bf16 tile products (AttentionShape::bf16_products), both ways (bf16_ways): the odd shapes
 // above, plus G = 5 (125-row query blocks, so half the blocks start on an odd row and the
 // products paired along query rows straddle a block edge), an odd head_dim (the last
-// pair of a row holds one element) and LLaMA's head_dim 128, against the double reference within bf16's bounds
-// (attention_testing.h). And the rounding must show: each result differs from the fp32
-// kernels' by far more than their 4e-6 (so bf16 operands are in use).
+// pair of a row holds one element) and LLaMA's head_dim 128, against the double reference
+// within bf16's bounds (attention_testing.h). And the rounding must show: each result
+// differs from the fp32 kernels' by far more than their 4e-6 (so bf16 operands are in use).
 TEST_P(AttentionSimd, Bf16ProductsMatchDoubleReferenceWithinBf16Rounding) {
   std::vector<Case> cases(std::begin(kCases), std::end(kCases));
   cases.push_back({1, 260, 260, 5, 1, 16, 0, Segments::kContiguous});

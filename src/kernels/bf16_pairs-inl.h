@@ -35,8 +35,8 @@ HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> rounded_high(DF df, hn::Vec<DF> x) 
   const auto u = hn::BitCast(du, x);
   const auto rounded =
       hn::Add(u, hn::Add(hn::Set(du, 0x7fffu), hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u))));
-  const auto nan = hn::RebindMask(du, hn::Gt(hn::BitCast(di, hn::And(u, hn::Set(du, 0x7fffffffu))),
-                                             hn::Set(di, 0x7f800000)));
+  const auto nan = hn::RebindMask(
+      du, hn::Gt(hn::BitCast(di, hn::And(u, hn::Set(du, 0x7fffffffu))), hn::Set(di, 0x7f800000)));
   (void)df;
   return hn::IfThenElse(nan, hn::Or(u, hn::Set(du, 0x00400000u)), rounded);
 }

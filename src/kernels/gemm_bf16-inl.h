@@ -76,7 +76,8 @@ struct Bf16Pairs {
   static HWY_INLINE void pairs16_transposed(__m512i out[16], const float* HWY_RESTRICT src,
                                             int64_t ld, int64_t kp0, int64_t rows) {
     for (int64_t j = 0; j < 16; ++j)
-      out[j] = j < rows ? bf16_pairs::adjacent_pairs(src + j * ld + 2 * kp0).raw : _mm512_setzero_si512();
+      out[j] = j < rows ? bf16_pairs::adjacent_pairs(src + j * ld + 2 * kp0).raw
+                        : _mm512_setzero_si512();
     transpose16(out);
   }
 

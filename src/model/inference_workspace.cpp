@@ -62,7 +62,8 @@ size_t InferenceWorkspace::attention_pack_bytes_for(const ModelConfig& config, i
   shape.n_heads = static_cast<int>(config.n_heads);
   shape.n_kv_heads = static_cast<int>(config.n_kv_heads);
   shape.head_dim = static_cast<int>(config.resolved_head_dim());
-  shape.bf16_products = kernels::matmul_precision() == kernels::MatmulPrecision::kBf16;  // as attend()
+  // As attend() sets it.
+  shape.bf16_products = kernels::matmul_precision() == kernels::MatmulPrecision::kBf16;
   return kernels::attention_forward_cached_scratch_bytes(shape, omp_get_max_threads());
 }
 
