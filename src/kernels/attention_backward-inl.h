@@ -176,18 +176,13 @@ inline void pack_query_position(const BackwardRun& run, int64_t b, int64_t h_kv,
 // of the q and dout pair strips.
 inline void pack_query_pair(const BackwardRun& run, int64_t i) {
   PackedQueries& w = *run.pq;
-  const int64_t D = run.a.g.D, Dp = run.Dp, W = 2 * lanes(), n2 = pairs_of(w.rows);
+  const int64_t D = run.a.g.D, Dp = run.Dp, n2 = pairs_of(w.rows);
   const bool hi = 2 * i + 1 < w.rows;
-  for (int64_t x = 0; x < Dp; x += W) {
-    const int64_t width = strip_width(x, Dp), copy = std::max<int64_t>(0, std::min(width, D - x));
-    uint32_t* q_out = w.q_pair_strips.data() + strip_offset(i, x, Dp, n2);
-    uint32_t* dout_out = w.dout_pair_strips.data() + strip_offset(i, x, Dp, n2);
-    const int64_t lo_off = 2 * i * Dp + x, hi_off = lo_off + Dp;
-    bf16_pairs::pair_rows(q_out, w.q.data() + lo_off, hi ? w.q.data() + hi_off : nullptr, copy);
-    bf16_pairs::pair_rows(dout_out, w.dout.data() + lo_off, hi ? w.dout.data() + hi_off : nullptr,
-                          copy);
-    for (int64_t e = copy; e < width; ++e) q_out[e] = dout_out[e] = 0u;
-  }
+  const int64_t lo_off = 2 * i * Dp, hi_off = lo_off + Dp;
+  pair_strip_row(w.q_pair_strips.data(), i, n2, w.q.data() + lo_off,
+                 hi ? w.q.data() + hi_off : nullptr, D, Dp);
+  pair_strip_row(w.dout_pair_strips.data(), i, n2, w.dout.data() + lo_off,
+                 hi ? w.dout.data() + hi_off : nullptr, D, Dp);
 }
 
 // Gradients of one key tile (keys k0 .. k0+Bc) of group (b, h_kv) from every

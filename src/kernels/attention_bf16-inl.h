@@ -94,29 +94,20 @@ HWY_INLINE void pair_block_fma(float* HWY_RESTRICT c, int64_t ldc, const uint32_
   }
 }
 
+struct PairBlockFma {
+  template <int R, int C>
+  static HWY_INLINE void run(float* c, int64_t ldc, const uint32_t* a, int64_t a_rs, int64_t a_ss,
+                             const uint32_t* b, int64_t ldb, int64_t steps, bool accumulate) {
+    pair_block_fma<R, C>(c, ldc, a, a_rs, a_ss, b, ldb, steps, accumulate);
+  }
+};
+
 template <int C>
 HWY_INLINE void pair_strip_fma(float* c, int64_t ldc, int64_t rows, const uint32_t* a, int64_t a_rs,
                                int64_t a_ss, const uint32_t* b, int64_t ldb, int64_t steps,
                                bool accumulate) {
-  constexpr int kRows = 4;  // 8 accumulators + 4 B vectors + 2 broadcasts: AVX2's 16 registers
-  int64_t r = 0;
-  for (; r + kRows <= rows; r += kRows)
-    pair_block_fma<kRows, C>(c + r * ldc, ldc, a + r * a_rs, a_rs, a_ss, b, ldb, steps, accumulate);
-  float* cr = c + r * ldc;
-  const uint32_t* ar = a + r * a_rs;
-  switch (rows - r) {
-    case 3:
-      pair_block_fma<3, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
-      break;
-    case 2:
-      pair_block_fma<2, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
-      break;
-    case 1:
-      pair_block_fma<1, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
-      break;
-    default:
-      break;
-  }
+  // 4 rows: 8 accumulators + 4 B vectors + 2 broadcasts, AVX2's 16 registers.
+  row_blocks<PairBlockFma, 4, C>(rows, c, ldc, a, a_rs, a_ss, b, ldb, steps, accumulate);
 }
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
@@ -156,42 +147,30 @@ LONGCTX_BF16_TARGET inline void pair_block_dp(float* HWY_RESTRICT c, int64_t ldc
   }
 }
 
+// Rows in blocks of 8 (16 accumulators; 128-row blocks are 16 of them), then the 1..7 left.
+// Not through row_blocks: with clang this function's target attribute replaces Highway's, so
+// a Highway-target always-inline helper cannot be inlined here.
 template <int C>
 LONGCTX_BF16_TARGET HWY_NOINLINE void pair_strip_dp(float* c, int64_t ldc, int64_t rows,
                                                     const uint32_t* a, int64_t a_rs, int64_t a_ss,
                                                     const uint32_t* b, int64_t ldb, int64_t steps,
                                                     bool accumulate) {
-  constexpr int kRows = 8;  // 16 accumulators; 128-row blocks are 16 of them
+  constexpr int kRows = 8;
   int64_t r = 0;
   for (; r + kRows <= rows; r += kRows)
     pair_block_dp<kRows, C>(c + r * ldc, ldc, a + r * a_rs, a_rs, a_ss, b, ldb, steps, accumulate);
   float* cr = c + r * ldc;
   const uint32_t* ar = a + r * a_rs;
-  switch (rows - r) {
-    case 7:
-      pair_block_dp<7, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
-      break;
-    case 6:
-      pair_block_dp<6, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
-      break;
-    case 5:
-      pair_block_dp<5, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
-      break;
-    case 4:
-      pair_block_dp<4, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
-      break;
-    case 3:
-      pair_block_dp<3, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
-      break;
-    case 2:
-      pair_block_dp<2, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
-      break;
-    case 1:
-      pair_block_dp<1, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate);
-      break;
-    default:
-      break;
-  }
+  switch (rows - r) {  // clang-format off
+    case 7: pair_block_dp<7, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    case 6: pair_block_dp<6, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    case 5: pair_block_dp<5, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    case 4: pair_block_dp<4, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    case 3: pair_block_dp<3, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    case 2: pair_block_dp<2, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    case 1: pair_block_dp<1, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
+    default: break;
+  }  // clang-format on
 }
 #undef LONGCTX_BF16_TARGET
 #endif  // AVX-512 targets
@@ -247,6 +226,18 @@ inline void pack_transposed_pair_strips(uint32_t* HWY_RESTRICT dst, const Rows& 
   }
 }
 
+// Word row i of (n2, Dp) pair strips: the pairs of rows lo and hi (D floats each; null is a
+// row of zeros), zero from column D on.
+inline void pair_strip_row(uint32_t* HWY_RESTRICT dst, int64_t i, int64_t n2, const float* lo,
+                           const float* hi, int64_t D, int64_t Dp) {
+  for (int64_t x = 0; x < Dp; x += 2 * lanes()) {
+    const int64_t w = strip_width(x, Dp), copy = std::max<int64_t>(0, std::min(w, D - x));
+    uint32_t* HWY_RESTRICT out = dst + strip_offset(i, x, Dp, n2);
+    bf16_pairs::pair_rows(out, lo ? lo + x : nullptr, hi ? hi + x : nullptr, copy);
+    for (int64_t e = copy; e < w; ++e) out[e] = 0u;
+  }
+}
+
 // Source rows 0 .. n_steps (rows from n_valid on zero, columns D .. Dp zero) paired along the
 // rows, rows 2i and 2i+1 in word i, as (pairs_of(n_steps), Dp) strips: V and K for P V and
 // dS K.
@@ -255,18 +246,12 @@ inline void pack_pair_row_strips(uint32_t* HWY_RESTRICT dst, const Rows& src, in
                                  int64_t n_steps, int64_t D, int64_t Dp, float* tmp_lo,
                                  float* tmp_hi) {
   for (int64_t j = 0; j < std::min(kPackAhead, n_valid); ++j) src.prefetch(j);
-  const int64_t W = 2 * lanes(), n2 = pairs_of(n_steps);
+  const int64_t n2 = pairs_of(n_steps);
   for (int64_t i = 0; i < n2; ++i) {
     for (int64_t j = 2 * i + kPackAhead; j < std::min(2 * i + kPackAhead + 2, n_valid); ++j)
       src.prefetch(j);
-    const float* lo = 2 * i < n_valid ? src.row(2 * i, tmp_lo) : nullptr;
-    const float* hi = 2 * i + 1 < n_valid ? src.row(2 * i + 1, tmp_hi) : nullptr;
-    for (int64_t x = 0; x < Dp; x += W) {
-      const int64_t w = strip_width(x, Dp), copy = std::max<int64_t>(0, std::min(w, D - x));
-      uint32_t* HWY_RESTRICT out = dst + strip_offset(i, x, Dp, n2);
-      bf16_pairs::pair_rows(out, lo ? lo + x : nullptr, hi ? hi + x : nullptr, copy);
-      for (int64_t e = copy; e < w; ++e) out[e] = 0u;
-    }
+    pair_strip_row(dst, i, n2, 2 * i < n_valid ? src.row(2 * i, tmp_lo) : nullptr,
+                   2 * i + 1 < n_valid ? src.row(2 * i + 1, tmp_hi) : nullptr, D, Dp);
   }
 }
 

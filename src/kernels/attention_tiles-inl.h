@@ -74,6 +74,36 @@ HWY_INLINE void product_block(float* HWY_RESTRICT c, int64_t ldc, const float* H
   }
 }
 
+// The rows of one column strip of C in register blocks of kRows rows, then one block of the
+// 1 .. kRows-1 rows left: Block::template run<R, C>(c, ldc, a, a_rs, args...) for each block
+// of R rows, c and a advanced to its first row. Block is a product kernel's register block
+// (product_block here, the bf16 pair blocks of attention_bf16-inl.h).
+template <class Block, int C, int R, class T, class... Args>
+HWY_INLINE void row_tail(int64_t left, float* c, int64_t ldc, const T* a, int64_t a_rs,
+                         Args... args) {
+  if constexpr (R >= 1) {
+    if (left == R) return Block::template run<R, C>(c, ldc, a, a_rs, args...);
+    row_tail<Block, C, R - 1>(left, c, ldc, a, a_rs, args...);
+  }
+}
+
+template <class Block, int kRows, int C, class T, class... Args>
+HWY_INLINE void row_blocks(int64_t rows, float* c, int64_t ldc, const T* a, int64_t a_rs,
+                           Args... args) {
+  int64_t r = 0;
+  for (; r + kRows <= rows; r += kRows)
+    Block::template run<kRows, C>(c + r * ldc, ldc, a + r * a_rs, a_rs, args...);
+  row_tail<Block, C, kRows - 1>(rows - r, c + r * ldc, ldc, a + r * a_rs, a_rs, args...);
+}
+
+struct FloatBlock {
+  template <int R, int C>
+  static HWY_INLINE void run(float* c, int64_t ldc, const float* a, int64_t a_rs, int64_t a_ss,
+                             const float* b, int64_t ldb, int64_t steps, bool accumulate) {
+    product_block<R, C>(c, ldc, a, a_rs, a_ss, b, ldb, steps, accumulate);
+  }
+};
+
 // All rows of one column strip of C (C*lanes columns wide): blocks of 6 rows
 // (12 accumulators + 2 B vectors + 1 broadcast = 15 of AVX2's 16 registers;
 // AVX-512 has 32, but wider vectors already fill the 128-key tile in 4 strips),
@@ -82,20 +112,7 @@ template <int C>
 HWY_INLINE void product_strip(float* c, int64_t ldc, int64_t rows, const float* a, int64_t a_rs,
                               int64_t a_ss, const float* b, int64_t ldb, int64_t steps,
                               bool accumulate) {
-  constexpr int kRows = 6;
-  int64_t r = 0;
-  for (; r + kRows <= rows; r += kRows)
-    product_block<kRows, C>(c + r * ldc, ldc, a + r * a_rs, a_rs, a_ss, b, ldb, steps, accumulate);
-  float* cr = c + r * ldc;
-  const float* ar = a + r * a_rs;
-  switch (rows - r) {
-    case 5: product_block<5, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 4: product_block<4, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 3: product_block<3, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 2: product_block<2, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    case 1: product_block<1, C>(cr, ldc, ar, a_rs, a_ss, b, ldb, steps, accumulate); break;
-    default: break;
-  }
+  row_blocks<FloatBlock, 6, C>(rows, c, ldc, a, a_rs, a_ss, b, ldb, steps, accumulate);
 }
 
 // B packed in column strips: the strip of columns
